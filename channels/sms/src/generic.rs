@@ -1,0 +1,152 @@
+//! The `generic` provider: Salur's own JSON format.
+//!
+//! `POST /webhooks/sms/{name}` with `{"id","from","to"?,"text","received_at"?}`,
+//! signed with `X-Salur-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use salur_channels_core::{
+    ChannelError, ChannelKind, InboundMessage, IntakeReceipt, PushAnswer, PushChannel, PushRequest, Reporter,
+    Result, Verified,
+};
+use serde::Deserialize;
+
+use crate::signature::check_sha256_hex;
+
+/// Longest accepted provider id, in bytes.
+const MAX_ID_LEN: usize = 200;
+
+/// The generic JSON SMS adapter for one channel instance.
+pub struct GenericSms {
+    channel_name: String,
+    secret: Option<Vec<u8>>,
+    signature_header: String,
+}
+
+impl GenericSms {
+    /// An adapter for `channel_name`. `secret` is `None` only for a channel
+    /// configured with `allow_unsigned = true`.
+    pub fn new(channel_name: String, secret: Option<Vec<u8>>, signature_header: String) -> Self {
+        Self {
+            channel_name,
+            secret,
+            signature_header,
+        }
+    }
+}
+
+/// The wire format. Unknown fields are ignored so gateways may add their own.
+#[derive(Deserialize)]
+struct Payload {
+    id: Option<serde_json::Value>,
+    from: Option<String>,
+    text: Option<String>,
+    received_at: Option<String>,
+}
+
+fn required(value: Option<String>, field: &str) -> Result<String> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(ChannelError::MissingField(field.to_owned())),
+    }
+}
+
+impl PushChannel for GenericSms {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Sms
+    }
+
+    fn verify(&self, request: PushRequest) -> Result<Verified<PushRequest>> {
+        if let Some(secret) = &self.secret {
+            check_sha256_hex(secret, &request.body, request.header(&self.signature_header))?;
+        }
+        Ok(Verified::after_check(request))
+    }
+
+    fn parse(&self, request: &Verified<PushRequest>) -> Result<Vec<InboundMessage>> {
+        let request = request.get();
+        if request.body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ChannelError::Malformed("empty body".into()));
+        }
+        let payload: Payload = serde_json::from_slice(&request.body).map_err(|e| {
+            ChannelError::Malformed(format!(
+                "body is not a JSON object ({}, line {} column {})",
+                match e.classify() {
+                    serde_json::error::Category::Data => "wrong field type",
+                    serde_json::error::Category::Eof => "unexpected end",
+                    _ => "invalid JSON",
+                },
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let id = match payload.id {
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s,
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(serde_json::Value::Null) | None => {
+                return Err(ChannelError::MissingField("id".into()));
+            }
+            Some(serde_json::Value::String(_)) => return Err(ChannelError::MissingField("id".into())),
+            Some(_) => {
+                return Err(ChannelError::InvalidField {
+                    field: "id".into(),
+                    reason: "must be a string or a number".into(),
+                });
+            }
+        };
+        if id.len() > MAX_ID_LEN {
+            return Err(ChannelError::InvalidField {
+                field: "id".into(),
+                reason: format!("longer than {MAX_ID_LEN} bytes"),
+            });
+        }
+        let from = required(payload.from, "from")?;
+        let text = required(payload.text, "text")?;
+        let received_at = match payload.received_at {
+            None => Utc::now(),
+            Some(s) => DateTime::parse_from_rfc3339(&s)
+                .map_err(|_| ChannelError::InvalidField {
+                    field: "received_at".into(),
+                    reason: "not an RFC 3339 timestamp".into(),
+                })?
+                .with_timezone(&Utc),
+        };
+        let from = from.trim().to_owned();
+        Ok(vec![InboundMessage {
+            channel: ChannelKind::Sms,
+            channel_name: self.channel_name.clone(),
+            provider_message_id: id,
+            reporter: Reporter {
+                handle: format!("sms:{from}"),
+                name: None,
+                phone: Some(from),
+                email: None,
+            },
+            sent_at: None,
+            received_at,
+            text,
+            attachments: Vec::new(),
+            location: None,
+            reply_to: None,
+            raw: Bytes::clone(&request.body),
+            raw_content_type: "application/json".into(),
+        }])
+    }
+
+    fn answer(&self, receipts: &[IntakeReceipt]) -> PushAnswer {
+        let body = match receipts.first() {
+            Some(r) => serde_json::json!({
+                "status": if r.replay { "duplicate" } else { "accepted" },
+                "message_id": r.message_id,
+                "complaint_id": r.complaint_id,
+                "tracking_code": r.tracking_code,
+            }),
+            None => serde_json::json!({ "status": "accepted" }),
+        };
+        PushAnswer {
+            status: 200,
+            content_type: "application/json",
+            body: body.to_string(),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The integration-test binary: the real app against real servers.
+
+mod support;
