@@ -1,3 +1,9 @@
 //! The integration-test binary: the real app against real servers.
 
+mod bad_input;
+mod cli;
+mod concurrency;
+mod crash;
+mod outbox;
+mod story;
 mod support;

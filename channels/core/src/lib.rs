@@ -242,7 +242,10 @@ pub enum ChannelError {
 impl ChannelError {
     /// Whether this error means the caller could not prove who it is.
     pub fn is_auth(&self) -> bool {
-        matches!(self, Self::MissingSignature | Self::BadSignature | Self::Stale)
+        matches!(
+            self,
+            Self::MissingSignature | Self::BadSignature | Self::Stale
+        )
     }
 }
 

@@ -6,8 +6,8 @@
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use salur_channels_core::{
-    ChannelError, ChannelKind, InboundMessage, IntakeReceipt, PushAnswer, PushChannel, PushRequest, Reporter,
-    Result, Verified,
+    ChannelError, ChannelKind, InboundMessage, IntakeReceipt, PushAnswer, PushChannel, PushRequest,
+    Reporter, Result, Verified,
 };
 use serde::Deserialize;
 
@@ -58,7 +58,11 @@ impl PushChannel for GenericSms {
 
     fn verify(&self, request: PushRequest) -> Result<Verified<PushRequest>> {
         if let Some(secret) = &self.secret {
-            check_sha256_hex(secret, &request.body, request.header(&self.signature_header))?;
+            check_sha256_hex(
+                secret,
+                &request.body,
+                request.header(&self.signature_header),
+            )?;
         }
         Ok(Verified::after_check(request))
     }
@@ -86,7 +90,9 @@ impl PushChannel for GenericSms {
             Some(serde_json::Value::Null) | None => {
                 return Err(ChannelError::MissingField("id".into()));
             }
-            Some(serde_json::Value::String(_)) => return Err(ChannelError::MissingField("id".into())),
+            Some(serde_json::Value::String(_)) => {
+                return Err(ChannelError::MissingField("id".into()));
+            }
             Some(_) => {
                 return Err(ChannelError::InvalidField {
                     field: "id".into(),

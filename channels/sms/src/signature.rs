@@ -77,7 +77,13 @@ mod tests {
             check_sha256_hex(b"k", b"body", Some("sha256=abcd")),
             Err(ChannelError::BadSignature)
         );
-        assert_eq!(check_sha256_hex(b"k", b"body", None), Err(ChannelError::MissingSignature));
-        assert_eq!(check_sha256_hex(b"k", b"body", Some(" ")), Err(ChannelError::MissingSignature));
+        assert_eq!(
+            check_sha256_hex(b"k", b"body", None),
+            Err(ChannelError::MissingSignature)
+        );
+        assert_eq!(
+            check_sha256_hex(b"k", b"body", Some(" ")),
+            Err(ChannelError::MissingSignature)
+        );
     }
 }

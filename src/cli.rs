@@ -1,0 +1,141 @@
+//! The command line: `serve`, `migrate`, `check-config`, `replay`, `reprocess`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::{ConfigError, Settings};
+
+/// Salur: messaging-channel ingestion gateway for public complaint handling.
+#[derive(Parser, Debug)]
+#[command(name = "salur", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, the built-in defaults apply:
+    /// SQLite under ./salur-data/, listening on 127.0.0.1:8080.
+    #[arg(long, short, global = true, env = "SALUR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server: webhooks, API, sealer and dispatcher. Migrates first.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Check the configuration and print every problem, field by field.
+    CheckConfig,
+    /// Re-send outbox deliveries that were given up (dead letters).
+    Replay {
+        /// Only this event (`evt_…`).
+        #[arg(long)]
+        event: Option<String>,
+        /// Only deliveries to this sink.
+        #[arg(long)]
+        sink: Option<String>,
+        /// Also re-send deliveries that succeeded.
+        #[arg(long)]
+        include_delivered: bool,
+    },
+    /// Re-normalise complaints from their stored raw messages, after a rule
+    /// or normaliser change. Changed complaints publish `complaint.updated`.
+    Reprocess {
+        /// Only this complaint (`cmp_…`).
+        #[arg(long)]
+        id: Option<String>,
+        /// Show what would change without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(ConfigError::Invalid(errors)) => {
+            eprintln!("configuration has {} problem(s):\n{}", errors.len(), crate::config::report(&errors));
+            return Ok(2);
+        }
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return Ok(2);
+        }
+    };
+    init_logging(&settings);
+    match cli.command {
+        Command::Serve => {
+            crate::app::serve(settings).await?;
+            Ok(0)
+        }
+        Command::Migrate => {
+            let store = crate::store::Store::open(&crate::app::store_options(&settings)).await?;
+            store.migrate().await.context("migrating")?;
+            store.close().await;
+            println!("migrations applied ({})", store.backend());
+            Ok(0)
+        }
+        Command::CheckConfig => {
+            if let Err(errors) = crate::channels::Channels::build(&settings) {
+                eprintln!("configuration has {} problem(s):\n{}", errors.len(), crate::config::report(&errors));
+                return Ok(2);
+            }
+            let c = settings.config();
+            println!(
+                "configuration OK: database {}, {} channel(s), {} sink(s), listening on {}",
+                if c.database.url.starts_with("sqlite:") { "sqlite" } else { "postgres" },
+                c.channels.len(),
+                c.sinks.len(),
+                c.server.listen
+            );
+            Ok(0)
+        }
+        Command::Replay {
+            event,
+            sink,
+            include_delivered,
+        } => {
+            let store = crate::store::Store::open(&crate::app::store_options(&settings)).await?;
+            store.migrate().await?;
+            let n = store
+                .write(crate::queue::dispatch::Replay {
+                    event_id: event,
+                    sink,
+                    include_delivered,
+                })
+                .await?;
+            store.close().await;
+            println!("{n} deliveries queued again; a running `salur serve` sends them");
+            Ok(0)
+        }
+        Command::Reprocess { id, dry_run } => {
+            let app = crate::app::App::build(settings).await?;
+            app.store.migrate().await?;
+            let summary = crate::reprocess::run(&app, id, dry_run).await?;
+            app.store.close().await;
+            println!(
+                "{} complaint(s) checked, {} changed{}",
+                summary.checked,
+                summary.changed,
+                if dry_run { " (dry run: nothing written)" } else { "" }
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let log = &settings.config().log;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log.level.clone()));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if matches!(log.format, crate::config::LogFormat::Json) {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

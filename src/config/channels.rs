@@ -1,0 +1,150 @@
+//! `[[channels]]`: the channel instances Salur receives from, chosen by
+//! `kind`. Each instance's `name` appears in its webhook URL.
+
+use salur_channels_core::ChannelKind;
+use serde::Deserialize;
+
+use super::secret::SecretRef;
+
+/// One channel instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ChannelConfig {
+    /// SMS through one provider's gateway.
+    Sms(SmsChannel),
+}
+
+/// The `kind` values [`ChannelConfig`] accepts.
+pub(crate) const CHANNEL_KINDS: &[&str] = &["sms"];
+
+impl ChannelConfig {
+    /// The instance name, as used in `/webhooks/<kind>/<name>`.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Sms(c) => &c.name,
+        }
+    }
+
+    /// Deserializes the fields of a channel whose `kind` is `kind` (the
+    /// `kind` key itself removed). `None` for an unknown kind.
+    pub(crate) fn from_kind(
+        kind: &str,
+        fields: &figment::value::Value,
+    ) -> Option<Result<Self, Box<figment::Error>>> {
+        match kind {
+            "sms" => Some(fields.deserialize().map(Self::Sms).map_err(Box::new)),
+            _ => None,
+        }
+    }
+
+    /// The channel family.
+    pub fn kind(&self) -> ChannelKind {
+        match self {
+            Self::Sms(_) => ChannelKind::Sms,
+        }
+    }
+
+    /// The secret that authenticates the provider's requests, if configured.
+    pub fn secret_ref(&self) -> Option<&SecretRef> {
+        match self {
+            Self::Sms(c) => c.secret.as_ref(),
+        }
+    }
+
+    /// Whether unsigned requests are accepted (local demos only).
+    pub fn allow_unsigned(&self) -> bool {
+        match self {
+            Self::Sms(c) => c.allow_unsigned,
+        }
+    }
+}
+
+/// `kind = "sms"`: an SMS gateway that calls `/webhooks/sms/<name>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsChannel {
+    /// Instance name: 1–64 characters of `a-z`, `0-9`, `-` and `_`,
+    /// starting with a letter or digit.
+    pub name: String,
+    /// Which gateway's payload and signature format to expect.
+    pub provider: SmsProvider,
+    /// The provider's signing key, auth token or shared secret.
+    #[serde(default)]
+    pub secret: Option<SecretRef>,
+    /// Accept requests without a valid signature. For local demos only.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// Join messages from one number into one complaint until the quiet
+    /// period passes, as with chat fragments.
+    #[serde(default = "default_true")]
+    pub assemble: bool,
+    /// Header carrying the signature, for the `generic` provider.
+    #[serde(default = "default_signature_header")]
+    pub signature_header: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_signature_header() -> String {
+    "X-Salur-Signature".to_owned()
+}
+
+/// An SMS gateway's wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProvider {
+    /// Salur's own JSON format, signed with HMAC-SHA256.
+    Generic,
+    /// Twilio Programmable Messaging.
+    Twilio,
+    /// Vonage (Nexmo) SMS API.
+    Vonage,
+    /// Africa's Talking.
+    Africastalking,
+    /// Kannel's `sms-service` GET or POST.
+    Kannel,
+    /// SMS Gateway for Android (capcom6).
+    Android,
+    /// SMSSync.
+    Smssync,
+    /// Gammu SMSD.
+    Gammu,
+}
+
+impl SmsProvider {
+    /// The name as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Generic => "generic",
+            Self::Twilio => "twilio",
+            Self::Vonage => "vonage",
+            Self::Africastalking => "africastalking",
+            Self::Kannel => "kannel",
+            Self::Android => "android",
+            Self::Smssync => "smssync",
+            Self::Gammu => "gammu",
+        }
+    }
+}
+
+/// Why `name` is not a valid channel name, or `None` when it is.
+pub(crate) fn channel_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("is empty");
+    }
+    if name.len() > 64 {
+        return Some("is longer than 64 characters");
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        return Some("must start with a lower-case letter or a digit");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Some("may contain only `a-z`, `0-9`, `-` and `_`");
+    }
+    None
+}

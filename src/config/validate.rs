@@ -1,0 +1,331 @@
+//! Validation: every rule a loaded configuration must meet, and secret
+//! resolution. All problems are collected, none stops the others.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::channels::{ChannelConfig, channel_name_problem};
+use super::load::{Item, Loaded, item_label};
+use super::secret::{Environment, SecretRef};
+use super::sections::{
+    ApiConfig, DatabaseConfig, IntakeConfig, LogConfig, OutboxConfig, ServerConfig,
+};
+use super::sinks::{NatsSink, SinkConfig, WebhookSink};
+use super::{FieldError, Settings};
+
+/// Checks what loaded, adding to the loading errors, and builds the
+/// [`Settings`] when nothing is wrong.
+pub(crate) fn check(mut loaded: Loaded, env: &Environment) -> Result<Settings, Vec<FieldError>> {
+    let mut cx = Checker {
+        env,
+        errors: std::mem::take(&mut loaded.errors),
+    };
+    if let Some(server) = &loaded.server {
+        cx.server(server);
+    }
+    if let Some(database) = &loaded.database {
+        cx.database(database);
+    }
+    let api_tokens = loaded.api.as_ref().map(|api| cx.api(api));
+    if let Some(intake) = &loaded.intake {
+        cx.intake(intake);
+    }
+    if let Some(outbox) = &loaded.outbox {
+        cx.outbox(outbox);
+    }
+    if let Some(log) = &loaded.log {
+        cx.log(log);
+    }
+    let sink_secrets: Vec<_> = loaded.sinks.iter().map(|s| cx.sink(s)).collect();
+    cx.channel_names(&loaded.channels);
+    let channel_secrets: Vec<_> = loaded.channels.iter().map(|c| cx.channel(c)).collect();
+
+    if !cx.errors.is_empty() {
+        return Err(cx.errors);
+    }
+    let api_tokens = api_tokens.unwrap_or_default();
+    let sink_secrets = sink_secrets.into_iter().flatten().collect();
+    let channel_secrets = channel_secrets.into_iter().flatten().collect();
+    let config = loaded.into_config()?;
+    Ok(Settings::new(
+        config,
+        api_tokens,
+        channel_secrets,
+        sink_secrets,
+    ))
+}
+
+struct Checker<'a> {
+    env: &'a Environment,
+    errors: Vec<FieldError>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError::new(path, message));
+    }
+
+    /// Resolves `secret`, recording an error at `path` when it can't be.
+    fn secret(&mut self, path: &str, secret: &SecretRef) -> Option<SecretString> {
+        match secret.resolve(self.env) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.error(path, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn at_least(&mut self, path: &str, value: Duration, min: Duration) {
+        if value < min {
+            let min = humantime::format_duration(min);
+            self.error(path, format!("must be at least {min}"));
+        }
+    }
+
+    fn positive(&mut self, path: &str, value: u64) {
+        if value == 0 {
+            self.error(path, "must be at least 1");
+        }
+    }
+
+    fn server(&mut self, server: &ServerConfig) {
+        if let Some(url) = &server.public_url
+            && let Err(why) = http_url(url)
+        {
+            self.error(
+                "server.public_url",
+                format!("{why}; expected an absolute URL such as https://aduan.example.go.id"),
+            );
+        }
+        self.positive("server.body_limit", server.body_limit as u64);
+        self.at_least(
+            "server.request_timeout",
+            server.request_timeout,
+            Duration::from_secs(1),
+        );
+    }
+
+    fn database(&mut self, database: &DatabaseConfig) {
+        // The URL may hold a password, so messages never repeat it.
+        if database.url.starts_with("sqlite:") {
+            if database.sqlite_path().is_none() {
+                self.error(
+                    "database.url",
+                    "SQLite URL has no file path, e.g. sqlite://salur-data/salur.db",
+                );
+            }
+        } else if database.is_postgres() {
+            match reqwest::Url::parse(&database.url) {
+                Ok(url) if url.has_host() => {}
+                _ => self.error(
+                    "database.url",
+                    "not a valid PostgreSQL URL; expected postgres://user@host/db",
+                ),
+            }
+        } else {
+            self.error(
+                "database.url",
+                "unsupported database; use sqlite://path/to/file.db or postgres://user@host/db",
+            );
+        }
+        self.positive(
+            "database.max_connections",
+            u64::from(database.max_connections),
+        );
+        self.positive("database.write_batch_max", database.write_batch_max as u64);
+    }
+
+    fn api(&mut self, api: &ApiConfig) -> Vec<SecretString> {
+        let mut tokens = Vec::with_capacity(api.tokens.len());
+        for (i, token) in api.tokens.iter().enumerate() {
+            if let Some(token) = self.secret(&format!("api.tokens[{i}]"), token) {
+                tokens.push(token);
+            }
+        }
+        tokens
+    }
+
+    fn intake(&mut self, intake: &IntakeConfig) {
+        self.at_least(
+            "intake.quiet_period",
+            intake.quiet_period,
+            Duration::from_secs(1),
+        );
+        if intake
+            .default_region
+            .parse::<phonenumber::country::Id>()
+            .is_err()
+        {
+            self.error(
+                "intake.default_region",
+                format!(
+                    "`{}` is not a known region code; expected an ISO 3166 alpha-2 code such as `ID`",
+                    intake.default_region
+                ),
+            );
+        }
+        self.at_least(
+            "intake.seal_interval",
+            intake.seal_interval,
+            Duration::from_millis(100),
+        );
+    }
+
+    fn outbox(&mut self, outbox: &OutboxConfig) {
+        if outbox.retry_schedule.is_empty() {
+            self.error(
+                "outbox.retry_schedule",
+                "must list at least one delay, e.g. [\"5s\", \"1m\"]",
+            );
+        }
+        self.at_least(
+            "outbox.poll_interval",
+            outbox.poll_interval,
+            Duration::from_millis(10),
+        );
+        self.positive("outbox.batch_size", outbox.batch_size as u64);
+        self.at_least("outbox.lease", outbox.lease, Duration::from_secs(1));
+    }
+
+    fn log(&mut self, log: &LogConfig) {
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log.level) {
+            self.error("log.level", format!("not a valid log filter: {e}"));
+        }
+    }
+
+    fn sink(&mut self, item: &Item<SinkConfig>) -> Option<Option<SecretString>> {
+        let label = item_label("sinks", item.index, item.name.as_deref());
+        if let Some(name) = &item.name
+            && let Some(why) = channel_name_problem(name)
+        {
+            self.error(format!("{label}.name"), format!("`{name}` {why}"));
+        }
+        let sink = item.config.as_ref()?;
+        let secret = match sink {
+            SinkConfig::Nats(nats) => self.nats(&label, nats),
+            SinkConfig::Webhook(webhook) => self.webhook(&label, webhook),
+        };
+        Some(secret)
+    }
+
+    fn nats(&mut self, label: &str, nats: &NatsSink) -> Option<SecretString> {
+        match reqwest::Url::parse(&nats.url) {
+            Ok(url) if matches!(url.scheme(), "nats" | "tls") && url.has_host() => {}
+            _ => self.error(
+                format!("{label}.url"),
+                "expected nats://host:4222 or tls://host:4222",
+            ),
+        }
+        if nats.stream.is_empty()
+            || nats
+                .stream
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || ".*>/\\".contains(c))
+        {
+            self.error(
+                format!("{label}.stream"),
+                "a stream name must be non-empty, without spaces, `.`, `*`, `>`, `/` or `\\`",
+            );
+        }
+        let prefix_ok = nats.subject_prefix.split('.').all(|token| {
+            !token.is_empty()
+                && !token
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '*' || c == '>')
+        });
+        if !prefix_ok {
+            self.error(
+                format!("{label}.subject_prefix"),
+                "a subject prefix is dot-separated tokens without spaces or wildcards, \
+                 e.g. salur.complaints",
+            );
+        }
+        let credentials = nats.credentials.as_ref()?;
+        self.secret(&format!("{label}.credentials"), credentials)
+    }
+
+    fn webhook(&mut self, label: &str, webhook: &WebhookSink) -> Option<SecretString> {
+        if let Err(why) = http_url(&webhook.url) {
+            self.error(
+                format!("{label}.url"),
+                format!("{why}; expected http(s)://…"),
+            );
+        }
+        self.at_least(
+            &format!("{label}.timeout"),
+            webhook.timeout,
+            Duration::from_millis(100),
+        );
+        self.secret(&format!("{label}.secret"), &webhook.secret)
+    }
+
+    /// Channel names must be valid and unique, whether or not the rest of
+    /// the channel loaded.
+    fn channel_names(&mut self, channels: &[Item<ChannelConfig>]) {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for item in channels {
+            let label = item_label("channels", item.index, item.name.as_deref());
+            let Some(name) = item.name.as_deref() else {
+                // A missing name is reported by deserialization.
+                continue;
+            };
+            if let Some(why) = channel_name_problem(name) {
+                self.error(
+                    format!("{label}.name"),
+                    format!("`{name}` {why}; use 1-64 characters of a-z, 0-9, `-` and `_`"),
+                );
+                continue;
+            }
+            if let Some(first) = seen.get(name) {
+                self.error(
+                    format!("{label}.name"),
+                    format!("duplicate channel name; already used by channels[{first}]"),
+                );
+            } else {
+                seen.insert(name, item.index);
+            }
+        }
+    }
+
+    fn channel(&mut self, item: &Item<ChannelConfig>) -> Option<Option<SecretString>> {
+        let label = item_label("channels", item.index, item.name.as_deref());
+        let channel = item.config.as_ref()?;
+        match channel {
+            ChannelConfig::Sms(sms) => {
+                if axum::http::HeaderName::from_bytes(sms.signature_header.as_bytes()).is_err() {
+                    self.error(
+                        format!("{label}.signature_header"),
+                        "not a valid HTTP header name",
+                    );
+                }
+            }
+        }
+        let secret = match channel.secret_ref() {
+            Some(secret) => self.secret(&format!("{label}.secret"), secret),
+            None if channel.allow_unsigned() => None,
+            None => {
+                self.error(
+                    format!("{label}.secret"),
+                    "no secret: set `secret`, or `allow_unsigned = true` for a local demo only",
+                );
+                None
+            }
+        };
+        Some(secret)
+    }
+}
+
+/// Checks that `url` is an absolute `http` or `https` URL with a host.
+fn http_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a valid URL ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("scheme `{}` is not http or https", parsed.scheme()));
+    }
+    if !parsed.has_host() {
+        return Err("URL has no host".to_owned());
+    }
+    Ok(())
+}

@@ -1,0 +1,493 @@
+//! Intake: from an [`InboundMessage`] to a stored message and its complaint.
+//!
+//! [`Ingest`] is one write op, so everything below happens in one
+//! transaction (for SQLite, inside a group commit):
+//! 1. the atomic claim of (channel instance, provider id): a replay stops
+//!    here and answers with the complaint it joined the first time;
+//! 2. the reporter is found or created, linked across channels by phone and
+//!    email;
+//! 3. the message joins a complaint: the one it replies to or quotes a
+//!    tracking code of, else the reporter's open chat complaint
+//!    ([`crate::assemble`]), else a new one;
+//! 4. a complaint that is complete at once (email, API) is sealed right
+//!    away: duplicate check and `complaint.created` event.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use salur_channels_core::{ChannelKind, InboundMessage, Location};
+
+use crate::assemble;
+use crate::domain::{AttachmentId, ComplaintId, EmailAddress, MessageId, PhoneE164, ReporterId, TrackingCode};
+use crate::normalize;
+use crate::queue::outbox;
+use crate::record::{ReporterView, Status};
+use crate::store::{ComplaintRow, NewAttachment, NewComplaint, NewInbound, Op, ReporterRow, Result, StoreError, Tx};
+
+/// How many times a colliding tracking code is regenerated.
+const TRACKING_CODE_TRIES: usize = 8;
+
+/// Intake settings shared by every ingest.
+#[derive(Debug, Clone)]
+pub struct IntakeSettings {
+    /// Chat fragments join one complaint until this much silence.
+    pub quiet_period: chrono::Duration,
+    /// Same reporter, same content within this window is a duplicate.
+    pub duplicate_window: chrono::Duration,
+    /// Region for phone numbers written without a country code.
+    pub default_region: String,
+    /// Names of the configured sinks: each event gets a delivery per sink.
+    pub sinks: Vec<String>,
+}
+
+/// A message with its normalised parts, ready to store.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The message as the channel delivered it.
+    pub message: InboundMessage,
+    /// Our id for it.
+    pub message_id: MessageId,
+    /// Cleaned text.
+    pub text: String,
+    /// The reporter's identity handle, with the phone normalised for SMS.
+    pub handle: String,
+    /// Cleaned display name.
+    pub name: Option<String>,
+    /// E.164 phone.
+    pub phone: Option<PhoneE164>,
+    /// Lower-cased email.
+    pub email: Option<EmailAddress>,
+    /// Whether chat fragments from this reporter join one complaint.
+    pub assemble: bool,
+    /// Privacy choices, for intake paths that carry them.
+    pub anonymous: bool,
+    /// See `anonymous`.
+    pub confidential: bool,
+    /// Fields an admin or another system sets when creating by API.
+    pub extra: Extra,
+}
+
+/// Record fields that manual intake may set directly.
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    /// Title instead of the derived one.
+    pub title: Option<String>,
+    /// LAPOR! classification.
+    pub classification: Option<crate::record::Classification>,
+    /// Category id.
+    pub category: Option<String>,
+    /// Agency id.
+    pub agency: Option<String>,
+    /// When it happened.
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+impl Prepared {
+    /// Normalises `message`: text to NFC with tidy whitespace, phone to
+    /// E.164, email to lower case, SMS handles keyed on the E.164 number so
+    /// `0812…`, `62812…` and `+62812…` are one reporter.
+    pub fn new(message: InboundMessage, assemble: bool, default_region: &str) -> Self {
+        let text = normalize::clean_text(&message.text);
+        let phone = message
+            .reporter
+            .phone
+            .as_deref()
+            .and_then(|p| PhoneE164::parse(p, default_region).ok());
+        let email = message
+            .reporter
+            .email
+            .as_deref()
+            .and_then(|e| EmailAddress::parse(e).ok());
+        let name = message
+            .reporter
+            .name
+            .as_deref()
+            .map(normalize::clean_text)
+            .filter(|n| !n.is_empty());
+        let handle = match (message.channel, &phone) {
+            (ChannelKind::Sms, Some(p)) => format!("sms:{}", p.as_str()),
+            _ => message.reporter.handle.trim().to_owned(),
+        };
+        Self {
+            message,
+            message_id: MessageId::new(),
+            text,
+            handle,
+            name,
+            phone,
+            email,
+            assemble,
+            anonymous: false,
+            confidential: false,
+            extra: Extra::default(),
+        }
+    }
+
+}
+
+/// What the intake did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Our id of the stored message (the first one, for a replay).
+    pub message_id: String,
+    /// The complaint it joined.
+    pub complaint_id: Option<String>,
+    /// The code to give the citizen: the earlier complaint's code when this
+    /// one duplicates it.
+    pub tracking_code: Option<String>,
+    /// The message was stored before: nothing new was created.
+    pub replay: bool,
+    /// A new complaint was opened.
+    pub created: bool,
+    /// The earlier complaint this one duplicates (tier 2).
+    pub duplicate_of: Option<String>,
+}
+
+/// The ingest write op.
+pub struct Ingest {
+    prepared: Prepared,
+    settings: Arc<IntakeSettings>,
+}
+
+impl Ingest {
+    /// An op storing `prepared`.
+    pub fn new(prepared: Prepared, settings: Arc<IntakeSettings>) -> Self {
+        Self { prepared, settings }
+    }
+}
+
+impl Op for Ingest {
+    type Output = Outcome;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<Outcome> {
+        ingest(c, &self.prepared, &self.settings, Utc::now()).await
+    }
+}
+
+async fn ingest<C: Tx>(c: &mut C, p: &Prepared, s: &IntakeSettings, now: DateTime<Utc>) -> Result<Outcome> {
+    let m = &p.message;
+    let mut parsed = serde_json::to_value(m).map_err(|e| StoreError::Op(e.to_string()))?;
+    if let Some(obj) = parsed.as_object_mut() {
+        obj.remove("raw_content_type");
+    }
+    let claimed = c
+        .insert_inbound(&NewInbound {
+            id: p.message_id.to_string(),
+            channel: m.channel.as_str().to_owned(),
+            channel_name: m.channel_name.clone(),
+            provider_message_id: m.provider_message_id.clone(),
+            reporter_handle: p.handle.clone(),
+            received_at: m.received_at,
+            raw_content_type: m.raw_content_type.clone(),
+            raw_payload: m.raw.to_vec(),
+            message: parsed,
+        })
+        .await?;
+    if !claimed {
+        return replay_outcome(c, &m.channel_name, &m.provider_message_id).await;
+    }
+    let message_id = p.message_id.to_string();
+    let reporter = resolve_reporter(c, p, now).await?;
+
+    // A reply to, or a quote of, an existing complaint of this reporter.
+    let quoted = m
+        .reply_to
+        .as_deref()
+        .and_then(|r| TrackingCode::parse(r).ok())
+        .or_else(|| TrackingCode::find_in_text(&p.text));
+    if let Some(code) = quoted
+        && let Some(target) = c.complaint_by_tracking_code(code.as_str()).await?
+        && target.reporter_id == reporter.id
+    {
+        let sealed = target.sealed_at.is_some();
+        let target = append(c, target, p, &message_id, now).await?;
+        if sealed {
+            outbox::emit(c, &target.id, crate::record::EventType::Updated, now, &s.sinks).await?;
+        }
+        return Ok(joined(message_id, &target, false));
+    }
+
+    if p.assemble {
+        let open_key = format!("{}|{}", reporter.id, m.channel_name);
+        for _ in 0..TRACKING_CODE_TRIES {
+            if let Some(open) = c.open_complaint(&open_key).await? {
+                if now - open.last_message_at <= s.quiet_period {
+                    let open = append(c, open, p, &message_id, now).await?;
+                    return Ok(joined(message_id, &open, false));
+                }
+                assemble::seal(c, open, s, now).await?;
+            }
+            let new = new_complaint(p, &reporter, Some(open_key.clone()), None, now);
+            if c.insert_complaint(&new).await? {
+                finish_new(c, p, &new, &message_id, now).await?;
+                return Ok(Outcome {
+                    message_id,
+                    complaint_id: Some(new.id),
+                    tracking_code: Some(new.tracking_code),
+                    replay: false,
+                    created: true,
+                    duplicate_of: None,
+                });
+            }
+            // Either another writer opened the complaint first (the loop
+            // then joins it) or the tracking code collided (a new one is drawn).
+        }
+    } else {
+        let content_key = normalize::content_key(&p.text);
+        let earlier = c
+            .same_content(&content_key, m.received_at - s.duplicate_window, "", &reporter)
+            .await?;
+        for _ in 0..TRACKING_CODE_TRIES {
+            let new = new_complaint(p, &reporter, None, earlier.as_ref().map(|e| e.0.clone()), now);
+            if c.insert_complaint(&new).await? {
+                finish_new(c, p, &new, &message_id, now).await?;
+                outbox::emit(c, &new.id, crate::record::EventType::Created, now, &s.sinks).await?;
+                return Ok(Outcome {
+                    message_id,
+                    complaint_id: Some(new.id),
+                    tracking_code: Some(earlier.as_ref().map_or(new.tracking_code, |e| e.1.clone())),
+                    replay: false,
+                    created: true,
+                    duplicate_of: earlier.map(|e| e.0),
+                });
+            }
+        }
+    }
+    Err(StoreError::Op("could not allocate a unique tracking code".into()))
+}
+
+fn joined(message_id: String, c: &ComplaintRow, replay: bool) -> Outcome {
+    Outcome {
+        message_id,
+        complaint_id: Some(c.id.clone()),
+        tracking_code: Some(c.tracking_code.clone()),
+        replay,
+        created: false,
+        duplicate_of: c.duplicate_of.clone(),
+    }
+}
+
+async fn replay_outcome<C: Tx>(c: &mut C, channel_name: &str, provider_id: &str) -> Result<Outcome> {
+    let Some((message_id, complaint_id)) = c.find_inbound(channel_name, provider_id).await? else {
+        return Err(StoreError::Op("claimed message vanished".into()));
+    };
+    let complaint = match &complaint_id {
+        Some(id) => c.complaint(id).await?,
+        None => None,
+    };
+    let mut tracking_code = complaint.as_ref().map(|x| x.tracking_code.clone());
+    if let Some(first) = complaint.as_ref().and_then(|x| x.duplicate_of.as_deref())
+        && let Some(first) = c.complaint(first).await?
+    {
+        tracking_code = Some(first.tracking_code);
+    }
+    Ok(Outcome {
+        message_id,
+        complaint_id,
+        tracking_code,
+        replay: true,
+        created: false,
+        duplicate_of: complaint.and_then(|x| x.duplicate_of),
+    })
+}
+
+/// Finds the reporter behind an identity, or links the identity to a
+/// reporter with the same phone or email, or creates one.
+async fn resolve_reporter<C: Tx>(c: &mut C, p: &Prepared, now: DateTime<Utc>) -> Result<ReporterRow> {
+    let wanted = ReporterRow {
+        id: String::new(),
+        name: p.name.clone(),
+        phone: p.phone.as_ref().map(|x| x.as_str().to_owned()),
+        email: p.email.as_ref().map(|x| x.as_str().to_owned()),
+    };
+    let mut existing = c.identity_reporter(&p.handle).await?;
+    if existing.is_none() {
+        let mut linked = None;
+        if let Some(phone) = &wanted.phone {
+            linked = c.reporter_by_phone(phone).await?;
+        }
+        if linked.is_none()
+            && let Some(email) = &wanted.email
+        {
+            linked = c.reporter_by_email(email).await?;
+        }
+        let (id, created) = match linked {
+            Some(id) => (id, false),
+            None => {
+                let id = ReporterId::new().to_string();
+                c.insert_reporter(&ReporterRow { id: id.clone(), ..wanted.clone() }, now).await?;
+                (id, true)
+            }
+        };
+        if c.insert_identity(&p.handle, &id, p.message.channel.as_str(), now).await? {
+            existing = Some(id);
+        } else {
+            // Another writer linked this handle first: use its reporter, and
+            // drop the one made here, which nothing else references.
+            if created {
+                c.delete_reporter(&id).await?;
+            }
+            existing = c.identity_reporter(&p.handle).await?;
+        }
+    }
+    let id = existing.ok_or_else(|| StoreError::Op("identity without reporter".into()))?;
+    c.enrich_reporter(&ReporterRow { id: id.clone(), ..wanted }, now).await?;
+    c.reporter(&id)
+        .await?
+        .ok_or_else(|| StoreError::Op("reporter vanished".into()))
+}
+
+fn new_complaint(
+    p: &Prepared,
+    reporter: &ReporterRow,
+    open_key: Option<String>,
+    duplicate_of: Option<String>,
+    now: DateTime<Utc>,
+) -> NewComplaint {
+    let m = &p.message;
+    let sealed = open_key.is_none();
+    NewComplaint {
+        id: ComplaintId::new().to_string(),
+        tracking_code: TrackingCode::generate().to_string(),
+        status: if duplicate_of.is_some() { Status::Duplicate } else { Status::New }
+            .as_str()
+            .to_owned(),
+        classification: p.extra.classification.unwrap_or_default().as_str().to_owned(),
+        title: p
+            .extra
+            .title
+            .as_deref()
+            .map(normalize::clean_text)
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| normalize::derive_title(&p.text)),
+        body: p.text.clone(),
+        content_key: normalize::content_key(&p.text),
+        category: p.extra.category.clone(),
+        agency: p.extra.agency.clone(),
+        location: m.location.clone(),
+        occurred_at: p.extra.occurred_at,
+        received_at: m.received_at,
+        channel: m.channel.as_str().to_owned(),
+        channel_name: m.channel_name.clone(),
+        reporter_id: reporter.id.clone(),
+        reporter: ReporterView {
+            name: reporter.name.clone().or_else(|| p.name.clone()),
+            phone: reporter.phone.clone(),
+            email: reporter.email.clone(),
+            handle: p.handle.clone(),
+        },
+        anonymous: p.anonymous,
+        confidential: p.confidential,
+        message_ids: vec![p.message_id.to_string()],
+        open_key,
+        last_message_at: now,
+        sealed_at: sealed.then_some(now),
+        duplicate_of,
+        now,
+    }
+}
+
+async fn finish_new<C: Tx>(
+    c: &mut C,
+    p: &Prepared,
+    new: &NewComplaint,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    store_attachments(c, p, &new.id, message_id, now).await?;
+    c.set_inbound_complaint(message_id, &new.id, now).await?;
+    Ok(())
+}
+
+async fn store_attachments<C: Tx>(
+    c: &mut C,
+    p: &Prepared,
+    complaint_id: &str,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for a in &p.message.attachments {
+        c.insert_attachment(
+            &NewAttachment {
+                id: AttachmentId::new().to_string(),
+                complaint_id: complaint_id.to_owned(),
+                message_id: message_id.to_owned(),
+                provider_ref: a.provider_ref.clone(),
+                mime: a.mime.clone(),
+                size: a.size.and_then(|s| i64::try_from(s).ok()),
+                sha256: a.sha256.clone(),
+                filename: a.filename.clone(),
+                caption: a.caption.clone(),
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Adds a message's text, location and attachments to a complaint.
+async fn append<C: Tx>(
+    c: &mut C,
+    mut target: ComplaintRow,
+    p: &Prepared,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<ComplaintRow> {
+    target.body = normalize::join_fragments(&[target.body.as_str(), p.text.as_str()]);
+    target.title = normalize::derive_title(&target.body);
+    target.content_key = normalize::content_key(&target.body);
+    if let Some(loc) = &p.message.location {
+        target.location = Some(sqlx::types::Json(Location::clone(loc)));
+    }
+    target.message_ids.0.push(message_id.to_owned());
+    target.last_message_at = now;
+    c.update_complaint_content(&target, now).await?;
+    store_attachments(c, p, &target.id, message_id, now).await?;
+    c.set_inbound_complaint(message_id, &target.id, now).await?;
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sms(from: &str) -> InboundMessage {
+        InboundMessage {
+            channel: ChannelKind::Sms,
+            channel_name: "sms".into(),
+            provider_message_id: "1".into(),
+            reporter: salur_channels_core::Reporter {
+                handle: format!("sms:{from}"),
+                phone: Some(from.into()),
+                ..Default::default()
+            },
+            sent_at: None,
+            received_at: Utc::now(),
+            text: "  Jalan   rusak\r\n".into(),
+            attachments: vec![],
+            location: None,
+            reply_to: None,
+            raw: bytes::Bytes::new(),
+            raw_content_type: "application/json".into(),
+        }
+    }
+
+    #[test]
+    fn sms_numbers_in_any_form_are_one_handle() {
+        let a = Prepared::new(sms("081234567890"), true, "ID");
+        let b = Prepared::new(sms("6281234567890"), true, "ID");
+        let c = Prepared::new(sms("+62 812-3456-7890"), true, "ID");
+        assert_eq!(a.handle, "sms:+6281234567890");
+        assert_eq!(a.handle, b.handle);
+        assert_eq!(a.handle, c.handle);
+        assert_eq!(a.text, "Jalan rusak");
+    }
+
+    #[test]
+    fn alphanumeric_senders_keep_their_handle() {
+        let p = Prepared::new(sms("TELKOMSEL"), true, "ID");
+        assert_eq!(p.handle, "sms:TELKOMSEL");
+        assert!(p.phone.is_none());
+    }
+}

@@ -1,0 +1,229 @@
+//! The outbox dispatcher: at-least-once delivery of events to the sinks.
+//!
+//! Each round claims due deliveries with a lease (on PostgreSQL with
+//! `FOR UPDATE SKIP LOCKED`, so several dispatchers share the work), sends
+//! them concurrently, then records the results in one write. A failed
+//! delivery is retried after the next delay of the configured schedule, and
+//! is dead after the last one; `salur replay` makes dead deliveries pending
+//! again. A dispatcher that dies mid-round loses nothing: its lease runs out
+//! and another round claims the deliveries again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::{Notify, watch};
+
+use super::sink::{OutboundEvent, Sink, SinkError};
+use crate::metrics::Metrics;
+use crate::store::{ClaimedDelivery, Op, Result, Store, Tx};
+
+/// Dispatcher settings.
+#[derive(Clone, Debug)]
+pub struct DispatchSettings {
+    /// Delays before the 2nd, 3rd, … attempt; dead after the last.
+    pub retry_schedule: Vec<Duration>,
+    /// How often to look for due deliveries when nothing wakes us.
+    pub poll_interval: Duration,
+    /// Most deliveries per round.
+    pub batch_size: usize,
+    /// How long a claim holds before another dispatcher may take it.
+    pub lease: Duration,
+}
+
+struct Claim {
+    lease: Duration,
+    limit: i64,
+}
+
+impl Op for Claim {
+    type Output = Vec<ClaimedDelivery>;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<Vec<ClaimedDelivery>> {
+        let now = Utc::now();
+        let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(60));
+        Ok(c.claim_deliveries(now, now + lease, self.limit).await?)
+    }
+}
+
+/// What happened to one delivery attempt.
+enum Attempt {
+    Delivered,
+    Retry { attempts: i32, at: chrono::DateTime<Utc>, error: String },
+    Dead { attempts: i32, error: String },
+}
+
+struct Record(Vec<(String, Attempt)>);
+
+impl Op for Record {
+    type Output = ();
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<()> {
+        let now = Utc::now();
+        for (id, attempt) in &self.0 {
+            match attempt {
+                Attempt::Delivered => c.delivery_done(id, now).await?,
+                Attempt::Retry { attempts, at, error } => c.delivery_failed(id, *attempts, Some(*at), error).await?,
+                Attempt::Dead { attempts, error } => c.delivery_failed(id, *attempts, None, error).await?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes dead (and optionally delivered) deliveries pending again.
+pub struct Replay {
+    /// Only this event.
+    pub event_id: Option<String>,
+    /// Only this sink.
+    pub sink: Option<String>,
+    /// Also re-send deliveries that succeeded.
+    pub include_delivered: bool,
+}
+
+impl Op for Replay {
+    type Output = u64;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<u64> {
+        Ok(c.replay_deliveries(
+            self.event_id.as_deref(),
+            self.sink.as_deref(),
+            self.include_delivered,
+            Utc::now(),
+        )
+        .await?)
+    }
+}
+
+/// The dispatcher.
+pub struct Dispatcher {
+    store: Store,
+    sinks: HashMap<String, Arc<dyn Sink>>,
+    settings: DispatchSettings,
+    wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+}
+
+impl Dispatcher {
+    /// A dispatcher over `sinks`. `wake` lets writers start a round at once.
+    pub fn new(
+        store: Store,
+        sinks: Vec<Arc<dyn Sink>>,
+        settings: DispatchSettings,
+        wake: Arc<Notify>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let sinks = sinks.into_iter().map(|s| (s.name().to_owned(), s)).collect();
+        Self {
+            store,
+            sinks,
+            settings,
+            wake,
+            metrics,
+        }
+    }
+
+    /// Runs rounds until `shutdown` fires; the round in progress finishes.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let busy = match self.round().await {
+                Ok(n) => n >= self.settings.batch_size,
+                Err(e) => {
+                    self.metrics.failure("dispatch");
+                    tracing::warn!(error = %e, "dispatch round failed");
+                    false
+                }
+            };
+            if *shutdown.borrow() {
+                return;
+            }
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Claims and sends one batch. Returns how many deliveries it handled.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn round(&self) -> Result<usize> {
+        let claimed = self
+            .store
+            .write(Claim {
+                lease: self.settings.lease,
+                limit: i64::try_from(self.settings.batch_size).unwrap_or(100),
+            })
+            .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let n = claimed.len();
+        let mut sends: FuturesUnordered<_> = claimed.into_iter().map(|d| self.send(d)).collect();
+        let mut results = Vec::with_capacity(n);
+        while let Some(r) = sends.next().await {
+            results.push(r);
+        }
+        drop(sends);
+        self.store.write(Record(results)).await?;
+        Ok(n)
+    }
+
+    async fn send(&self, d: ClaimedDelivery) -> (String, Attempt) {
+        let attempts = d.attempts.saturating_add(1);
+        let outcome = match self.sinks.get(&d.sink) {
+            None => Err(SinkError::Transient(format!("sink `{}` is not configured", d.sink))),
+            Some(sink) => {
+                let event = OutboundEvent {
+                    id: d.event_id.clone(),
+                    event_type: d.event_type.clone(),
+                    agency: d.agency.clone(),
+                    occurred_at: d.occurred_at,
+                    body: Bytes::from(d.payload),
+                };
+                sink.deliver(&event).await
+            }
+        };
+        let attempt = match outcome {
+            Ok(()) => {
+                self.metrics.delivery(&d.sink, "delivered");
+                Attempt::Delivered
+            }
+            Err(e) => {
+                let delay = usize::try_from(attempts - 1)
+                    .ok()
+                    .and_then(|i| self.settings.retry_schedule.get(i));
+                match (e, delay) {
+                    (SinkError::Transient(error), Some(delay)) => {
+                        self.metrics.delivery(&d.sink, "retry");
+                        tracing::info!(sink = %d.sink, event = %d.event_id, attempts, %error, "delivery failed; will retry");
+                        let delay = chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::hours(1));
+                        Attempt::Retry {
+                            attempts,
+                            at: Utc::now() + delay,
+                            error,
+                        }
+                    }
+                    (e, _) => {
+                        self.metrics.delivery(&d.sink, "dead");
+                        tracing::warn!(sink = %d.sink, event = %d.event_id, attempts, error = %e, "delivery dead");
+                        Attempt::Dead {
+                            attempts,
+                            error: e.to_string(),
+                        }
+                    }
+                }
+            }
+        };
+        (d.id, attempt)
+    }
+}

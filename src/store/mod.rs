@@ -1,0 +1,156 @@
+//! Storage: one interface, a SQLite and a PostgreSQL implementation.
+//!
+//! Work on the database is written as an [`Op`]: a re-runnable unit whose
+//! `run` takes any connection implementing [`Tx`]. [`Store::write`] runs an op
+//! in a transaction, [`Store::read`] on a plain pooled connection.
+//!
+//! - SQLite ([`sqlite`]): every write goes through one writer task that
+//!   group-commits the ops queued while the previous commit was running.
+//! - PostgreSQL ([`postgres`]): each write is its own transaction; the
+//!   database's row locks and unique indexes keep concurrent writers correct.
+
+pub mod postgres;
+pub mod rows;
+pub mod sqlite;
+pub mod tx;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use rows::*;
+pub use tx::{OutboxStats, Tx};
+
+/// Storage errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a statement.
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The writer task has stopped (shutdown or a fatal error).
+    #[error("the database writer has stopped")]
+    WriterGone,
+    /// The database URL cannot be used.
+    #[error("invalid database url: {0}")]
+    Url(String),
+    /// The operation's own logic refused to go on.
+    #[error("{0}")]
+    Op(String),
+}
+
+/// Result alias for storage.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A unit of database work. It may be run more than once (a group commit
+/// that failed is retried op by op), so `run` must not consume state.
+pub trait Op: Send + 'static {
+    /// What the op returns.
+    type Output: Send + 'static;
+    /// Runs the op on `c`.
+    fn run<C: Tx>(&mut self, c: &mut C) -> impl Future<Output = Result<Self::Output>> + Send;
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://…` or `postgres://…`.
+    pub url: String,
+    /// Pool size for reads (SQLite) or all work (PostgreSQL).
+    pub max_connections: u32,
+    /// SQLite `synchronous = FULL` (durable on power loss) when `true`, `NORMAL` otherwise.
+    pub sqlite_synchronous_full: bool,
+    /// Most ops in one SQLite group commit.
+    pub write_batch_max: usize,
+}
+
+/// The database, whichever backend.
+#[derive(Clone)]
+pub enum Store {
+    /// Embedded SQLite.
+    Sqlite(sqlite::SqliteStore),
+    /// PostgreSQL.
+    Postgres(postgres::PgStore),
+}
+
+impl Store {
+    /// Opens the database named by `opts.url`, creating a SQLite file and its
+    /// folder when missing.
+    ///
+    /// # Errors
+    /// When the URL is not usable or the database cannot be reached.
+    pub async fn open(opts: &StoreOptions) -> Result<Self> {
+        let url = opts.url.as_str();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(postgres::PgStore::open(opts).await?))
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(sqlite::SqliteStore::open(opts).await?))
+        } else {
+            Err(StoreError::Url(
+                "expected sqlite://… or postgres://…".into(),
+            ))
+        }
+    }
+
+    /// Applies the backend's pending migrations.
+    ///
+    /// # Errors
+    /// When a migration fails.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Self::Sqlite(s) => s.migrate().await,
+            Self::Postgres(s) => s.migrate().await,
+        }
+    }
+
+    /// Runs `op` in a write transaction and returns its output after commit.
+    ///
+    /// # Errors
+    /// When the op or the commit fails.
+    pub async fn write<O: Op>(&self, op: O) -> Result<O::Output> {
+        match self {
+            Self::Sqlite(s) => s.write(op).await,
+            Self::Postgres(s) => s.write(op).await,
+        }
+    }
+
+    /// Runs `op` on a pooled connection, outside a transaction. Use it only
+    /// for reads.
+    ///
+    /// # Errors
+    /// When the op fails.
+    pub async fn read<O: Op>(&self, op: O) -> Result<O::Output> {
+        match self {
+            Self::Sqlite(s) => s.read(op).await,
+            Self::Postgres(s) => s.read(op).await,
+        }
+    }
+
+    /// Checks that the database answers, within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        let ping = async {
+            match self {
+                Self::Sqlite(s) => s.ping().await,
+                Self::Postgres(s) => s.ping().await,
+            }
+        };
+        matches!(tokio::time::timeout(timeout, ping).await, Ok(true))
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Waits for queued writes to finish and closes the connections.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close().await,
+            Self::Postgres(s) => s.close().await,
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Row types shared by both backends.
+
+use chrono::{DateTime, Utc};
+use salur_channels_core::Location;
+use sqlx::types::Json;
+
+use crate::record::{AttachmentView, Related, ReporterView};
+
+/// An inbound message to claim.
+#[derive(Debug, Clone)]
+pub struct NewInbound {
+    /// `msg_…` id.
+    pub id: String,
+    /// Channel kind.
+    pub channel: String,
+    /// Channel instance.
+    pub channel_name: String,
+    /// Provider's id: the idempotency key within the instance.
+    pub provider_message_id: String,
+    /// Reporter handle as the channel gave it.
+    pub reporter_handle: String,
+    /// Arrival time.
+    pub received_at: DateTime<Utc>,
+    /// Raw payload content type.
+    pub raw_content_type: String,
+    /// Raw payload.
+    pub raw_payload: Vec<u8>,
+    /// The parsed message, as JSON.
+    pub message: serde_json::Value,
+}
+
+/// A stored inbound message, for re-processing.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InboundRow {
+    /// `msg_…` id.
+    pub id: String,
+    /// Channel kind.
+    pub channel: String,
+    /// Channel instance.
+    pub channel_name: String,
+    /// Provider's id.
+    pub provider_message_id: String,
+    /// Raw payload content type.
+    pub raw_content_type: String,
+    /// Raw payload.
+    pub raw_payload: Vec<u8>,
+    /// The message as parsed when it arrived.
+    pub message: Json<serde_json::Value>,
+    /// The complaint it joined.
+    pub complaint_id: Option<String>,
+    /// Arrival time.
+    pub received_at: DateTime<Utc>,
+}
+
+/// A reporter row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReporterRow {
+    /// `rep_…` id.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// E.164 phone.
+    pub phone: Option<String>,
+    /// Lower-cased email.
+    pub email: Option<String>,
+}
+
+/// A complaint to insert.
+#[derive(Debug, Clone)]
+pub struct NewComplaint {
+    /// `cmp_…` id.
+    pub id: String,
+    /// Tracking code.
+    pub tracking_code: String,
+    /// Status name.
+    pub status: String,
+    /// Classification name.
+    pub classification: String,
+    /// Derived title.
+    pub title: String,
+    /// Cleaned body.
+    pub body: String,
+    /// Duplicate-detection key of the body.
+    pub content_key: String,
+    /// Category id.
+    pub category: Option<String>,
+    /// Agency id.
+    pub agency: Option<String>,
+    /// Location.
+    pub location: Option<Location>,
+    /// When it happened.
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// First message's arrival.
+    pub received_at: DateTime<Utc>,
+    /// Channel kind.
+    pub channel: String,
+    /// Channel instance.
+    pub channel_name: String,
+    /// Reporter id.
+    pub reporter_id: String,
+    /// Reporter snapshot.
+    pub reporter: ReporterView,
+    /// Anonymous flag.
+    pub anonymous: bool,
+    /// Confidential flag.
+    pub confidential: bool,
+    /// Message ids.
+    pub message_ids: Vec<String>,
+    /// Open-assembly key, `None` when sealed at once.
+    pub open_key: Option<String>,
+    /// Last fragment time.
+    pub last_message_at: DateTime<Utc>,
+    /// Seal time, when sealed at once.
+    pub sealed_at: Option<DateTime<Utc>>,
+    /// Duplicate of, when known at creation.
+    pub duplicate_of: Option<String>,
+    /// Creation time.
+    pub now: DateTime<Utc>,
+}
+
+/// A complaint row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ComplaintRow {
+    /// `cmp_…` id.
+    pub id: String,
+    /// Tracking code.
+    pub tracking_code: String,
+    /// Status name.
+    pub status: String,
+    /// Classification name.
+    pub classification: String,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Duplicate-detection key.
+    pub content_key: String,
+    /// Category id.
+    pub category: Option<String>,
+    /// Agency id.
+    pub agency: Option<String>,
+    /// Location.
+    pub location: Option<Json<Location>>,
+    /// When it happened.
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// First arrival.
+    pub received_at: DateTime<Utc>,
+    /// Channel kind.
+    pub channel: String,
+    /// Channel instance.
+    pub channel_name: String,
+    /// Reporter id.
+    pub reporter_id: String,
+    /// Reporter snapshot.
+    pub reporter: Json<ReporterView>,
+    /// Anonymous flag.
+    pub anonymous: bool,
+    /// Confidential flag.
+    pub confidential: bool,
+    /// Earlier complaint this repeats.
+    pub duplicate_of: Option<String>,
+    /// Near-duplicates.
+    pub related: Json<Vec<Related>>,
+    /// Message ids.
+    pub message_ids: Json<Vec<String>>,
+    /// Open-assembly key.
+    pub open_key: Option<String>,
+    /// Last fragment time.
+    pub last_message_at: DateTime<Utc>,
+    /// Seal time.
+    pub sealed_at: Option<DateTime<Utc>>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An attachment to insert.
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    /// `att_…` id.
+    pub id: String,
+    /// Complaint id.
+    pub complaint_id: String,
+    /// Message id.
+    pub message_id: String,
+    /// Provider reference.
+    pub provider_ref: String,
+    /// MIME type.
+    pub mime: Option<String>,
+    /// Size, when known.
+    pub size: Option<i64>,
+    /// Provider-stated sha256.
+    pub sha256: Option<String>,
+    /// File name.
+    pub filename: Option<String>,
+    /// Caption.
+    pub caption: Option<String>,
+}
+
+/// An attachment row with its complaint.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttachmentRow {
+    /// Complaint id.
+    pub complaint_id: String,
+    /// `att_…` id.
+    pub id: String,
+    /// MIME type.
+    pub mime: Option<String>,
+    /// Size.
+    pub size: Option<i64>,
+    /// sha256.
+    pub sha256: Option<String>,
+    /// File name.
+    pub filename: Option<String>,
+    /// State.
+    pub state: String,
+}
+
+impl From<AttachmentRow> for AttachmentView {
+    fn from(r: AttachmentRow) -> Self {
+        Self {
+            id: r.id,
+            mime: r.mime,
+            size: r.size,
+            sha256: r.sha256,
+            filename: r.filename,
+            state: r.state,
+        }
+    }
+}
+
+/// A delivery claimed by a dispatcher, with its event.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedDelivery {
+    /// `dlv_…` id.
+    pub id: String,
+    /// Event id.
+    pub event_id: String,
+    /// Sink name.
+    pub sink: String,
+    /// Attempts made before this one.
+    pub attempts: i32,
+    /// Event type.
+    pub event_type: String,
+    /// Agency for routing the subject.
+    pub agency: Option<String>,
+    /// Event time.
+    pub occurred_at: DateTime<Utc>,
+    /// Event JSON.
+    pub payload: String,
+}
+
+/// A delivery row, as the API lists it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct DeliveryRow {
+    /// `dlv_…` id.
+    pub id: String,
+    /// Event id.
+    pub event_id: String,
+    /// Sink name.
+    pub sink: String,
+    /// `pending`, `delivered` or `dead`.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// Next try.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// When it succeeded.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A quarantined input to insert.
+#[derive(Debug, Clone)]
+pub struct NewQuarantine {
+    /// `qua_…` id.
+    pub id: String,
+    /// Channel instance.
+    pub channel_name: String,
+    /// Where it came from (`webhook`, `imap`, `intake`).
+    pub source: String,
+    /// Why it failed.
+    pub error: String,
+    /// Raw content type.
+    pub raw_content_type: String,
+    /// Raw bytes.
+    pub raw_payload: Vec<u8>,
+    /// The inbound message, when one was stored.
+    pub message_id: Option<String>,
+    /// Time.
+    pub now: DateTime<Utc>,
+}
+
+/// Filters for listing complaints.
+#[derive(Debug, Clone, Default)]
+pub struct ComplaintFilter {
+    /// Status name.
+    pub status: Option<String>,
+    /// Agency id (`_unrouted` for none).
+    pub agency: Option<String>,
+    /// Channel instance.
+    pub channel_name: Option<String>,
+    /// Tracking code.
+    pub tracking_code: Option<String>,
+    /// Received at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Ids strictly below this (cursor; newest first).
+    pub before_id: Option<String>,
+    /// Page size.
+    pub limit: i64,
+}
+
+impl ComplaintRow {
+    /// The record as the API and events show it.
+    pub fn into_record(self, attachments: Vec<AttachmentRow>) -> crate::record::Complaint {
+        use crate::record::{Classification, Complaint, Status};
+        Complaint {
+            id: self.id,
+            tracking_code: self.tracking_code,
+            status: Status::parse(&self.status).unwrap_or(Status::New),
+            classification: Classification::parse(&self.classification).unwrap_or_default(),
+            title: self.title,
+            body: self.body,
+            category: self.category,
+            agency: self.agency,
+            location: self.location.map(|l| l.0),
+            occurred_at: self.occurred_at,
+            received_at: self.received_at,
+            channel: self.channel,
+            channel_name: self.channel_name,
+            reporter: self.reporter.0,
+            anonymous: self.anonymous,
+            confidential: self.confidential,
+            attachments: attachments.into_iter().map(Into::into).collect(),
+            message_ids: self.message_ids.0,
+            duplicate_of: self.duplicate_of,
+            related: self.related.0,
+            sealed: self.sealed_at.is_some(),
+            updated_at: self.updated_at,
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The SQLite backend: WAL mode, one writer task that group-commits.
+//!
+//! Every write op is queued to the writer. The writer takes everything queued
+//! (up to `write_batch_max`), runs the ops in one `BEGIN IMMEDIATE`
+//! transaction and commits once, so one fsync covers the whole batch. If any
+//! op in the batch fails, the batch is rolled back and each op is retried in
+//! its own transaction, so one bad op never fails its neighbours. Reads use a
+//! separate read-only pool, which WAL lets run beside the writer.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Op, Result, StoreError, StoreOptions};
+use salur_channels_core::BoxFuture;
+
+/// Queue depth before callers wait: back-pressure under overload.
+const QUEUE_DEPTH: usize = 16_384;
+
+trait Job: Send {
+    fn run<'a>(&'a mut self, conn: &'a mut SqliteConnection) -> BoxFuture<'a, Result<()>>;
+    fn finish(self: Box<Self>, result: Result<()>);
+}
+
+struct OpJob<O: Op> {
+    op: O,
+    out: Option<O::Output>,
+    reply: oneshot::Sender<Result<O::Output>>,
+}
+
+impl<O: Op> Job for OpJob<O> {
+    fn run<'a>(&'a mut self, conn: &'a mut SqliteConnection) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.out = Some(self.op.run(conn).await?);
+            Ok(())
+        })
+    }
+
+    fn finish(self: Box<Self>, result: Result<()>) {
+        let this = *self;
+        let sent = match (result, this.out) {
+            (Ok(()), Some(out)) => Ok(out),
+            (Ok(()), None) => Err(StoreError::Op("write finished without output".into())),
+            (Err(e), _) => Err(e),
+        };
+        // The caller may have given up (request cancelled); the write stands.
+        let _ = this.reply.send(sent);
+    }
+}
+
+enum Msg {
+    Job(Box<dyn Job>),
+    Close(oneshot::Sender<()>),
+}
+
+/// The SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queue: mpsc::Sender<Msg>,
+    reads: SqlitePool,
+    connect: SqliteConnectOptions,
+    path: PathBuf,
+}
+
+/// Turns `sqlite://rel/path.db`, `sqlite:///abs/path.db` or `sqlite:path.db`
+/// into a file path.
+///
+/// # Errors
+/// When the URL names no file.
+pub fn sqlite_path(url: &str) -> Result<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Url("not a sqlite url".into()))?;
+    let rest = rest.split('?').next().unwrap_or_default();
+    if rest.is_empty() || rest == ":memory:" {
+        return Err(StoreError::Url("sqlite url must name a file".into()));
+    }
+    Ok(PathBuf::from(rest))
+}
+
+impl SqliteStore {
+    pub(super) async fn open(opts: &StoreOptions) -> Result<Self> {
+        let path = sqlite_path(&opts.url)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let connect = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(StoreError::Sql)?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if opts.sqlite_synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .statement_cache_capacity(256)
+            .disable_statement_logging();
+        let writer = connect.connect().await?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections.clamp(1, 64))
+            .connect_with(connect.clone().read_only(true))
+            .await?;
+        let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(run_writer(writer, rx, opts.write_batch_max.max(1)));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                queue,
+                reads,
+                connect,
+                path,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.inner.path
+    }
+
+    pub(super) async fn migrate(&self) -> Result<()> {
+        let mut conn = self.inner.connect.connect().await?;
+        sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
+        conn.close().await?;
+        Ok(())
+    }
+
+    pub(super) async fn write<O: Op>(&self, op: O) -> Result<O::Output> {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(OpJob {
+            op,
+            out: None,
+            reply,
+        });
+        self.inner
+            .queue
+            .send(Msg::Job(job))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    pub(super) async fn read<O: Op>(&self, mut op: O) -> Result<O::Output> {
+        let mut conn = self.inner.reads.acquire().await?;
+        op.run(&mut *conn).await
+    }
+
+    pub(super) async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1")
+            .execute(&self.inner.reads)
+            .await
+            .is_ok()
+            && !self.inner.queue.is_closed()
+    }
+
+    pub(super) async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.queue.send(Msg::Close(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        self.inner.reads.close().await;
+    }
+}
+
+async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, max: usize) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max);
+    let mut closing: Option<oneshot::Sender<()>> = None;
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Msg::Job(job) => batch.push(job),
+            Msg::Close(done) => closing = Some(done),
+        }
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Close(done)) => closing = Some(done),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            run_batch(&mut conn, &mut batch).await;
+        }
+        if closing.is_some() {
+            rx.close();
+            // Jobs queued before the close are still served.
+            while let Ok(msg) = rx.try_recv() {
+                if let Msg::Job(job) = msg {
+                    batch.push(job);
+                    if batch.len() >= max {
+                        run_batch(&mut conn, &mut batch).await;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                run_batch(&mut conn, &mut batch).await;
+            }
+            break;
+        }
+    }
+    if let Err(e) = conn.close().await {
+        tracing::warn!(error = %e, "closing the sqlite writer connection failed");
+    }
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
+}
+
+async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Job>>) {
+    if batch.len() > 1 {
+        match run_together(conn, batch).await {
+            Ok(()) => {
+                for job in batch.drain(..) {
+                    job.finish(Ok(()));
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, size = batch.len(), "group commit failed; retrying ops one by one");
+            }
+        }
+    }
+    for mut job in batch.drain(..) {
+        let result = run_alone(conn, job.as_mut()).await;
+        job.finish(result);
+    }
+}
+
+async fn run_together(conn: &mut SqliteConnection, batch: &mut [Box<dyn Job>]) -> Result<()> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    for job in batch.iter_mut() {
+        job.run(&mut tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn run_alone(conn: &mut SqliteConnection, job: &mut dyn Job) -> Result<()> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    job.run(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}

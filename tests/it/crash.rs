@@ -1,0 +1,152 @@
+//! `salur serve` under load is killed with SIGKILL and restarted: every
+//! request that got a 2xx is in the database, and none twice.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use salur::store::{Op, Result as StoreResult, Tx};
+use tokio::sync::Mutex;
+
+use crate::support::{Backend, TestDb, config_toml, sign, sms_body};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn spawn_server(config: &std::path::Path) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_salur"))
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .env("T_API_TOKEN", crate::support::API_TOKEN)
+        .env("T_SMS_SECRET", crate::support::SMS_SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_ready(base: &str) {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server at {base} never became ready");
+}
+
+struct ProviderIds;
+
+impl Op for ProviderIds {
+    type Output = Vec<String>;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<Vec<String>> {
+        c.provider_ids("sms-rakit").await.map_err(Into::into)
+    }
+}
+
+async fn kill_under_load(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let toml = config_toml(&db.url, "", "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let config = dir.path().join("salur.toml");
+    std::fs::write(&config, toml).unwrap();
+
+    let mut server = spawn_server(&config);
+    wait_ready(&base).await;
+
+    let acked = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let mut clients = Vec::new();
+    for worker in 0..16 {
+        let (http, acked, base) = (http.clone(), acked.clone(), base.clone());
+        clients.push(tokio::spawn(async move {
+            for i in 0..100_000 {
+                let id = format!("crash-{worker}-{i}");
+                let body = sms_body(&id, &format!("0812{worker:02}{i:06}"), "Lampu jalan padam");
+                let sent = http
+                    .post(format!("{base}/webhooks/sms/sms-rakit"))
+                    .header("x-salur-signature", sign(&body))
+                    .body(body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => {
+                        acked.lock().await.insert(id);
+                    }
+                    // The server died: this request's fate is unknown, which is allowed.
+                    _ => return,
+                }
+            }
+        }));
+    }
+    // Let load build up, then pull the plug.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.start_kill().unwrap();
+    let _ = server.wait().await;
+    for c in clients {
+        let _ = c.await;
+    }
+    let acked = acked.lock().await.clone();
+    assert!(acked.len() > 50, "the load produced acknowledged requests ({})", acked.len());
+
+    // Restart on the same database; the next start recovers the WAL.
+    let mut server = spawn_server(&config);
+    wait_ready(&base).await;
+    // Replays of acknowledged ids after the restart create nothing.
+    for id in acked.iter().take(20) {
+        let body = sms_body(id, "081200000000", "ulang");
+        let r = http
+            .post(format!("{base}/webhooks/sms/sms-rakit"))
+            .header("x-salur-signature", sign(&body))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    server.start_kill().unwrap();
+    let _ = server.wait().await;
+
+    let store = salur::store::Store::open(&salur::store::StoreOptions {
+        url: db.url.clone(),
+        max_connections: 2,
+        sqlite_synchronous_full: true,
+        write_batch_max: 16,
+    })
+    .await
+    .unwrap();
+    let stored = store.read(ProviderIds).await.unwrap();
+    store.close().await;
+    let distinct: HashSet<&String> = stored.iter().collect();
+    assert_eq!(distinct.len(), stored.len(), "no provider id stored twice");
+    let missing: Vec<&String> = acked.iter().filter(|id| !distinct.contains(id)).collect();
+    assert!(missing.is_empty(), "{} acknowledged ids lost, e.g. {:?}", missing.len(), missing.first());
+    eprintln!(
+        "crash test ({backend:?}): {} acknowledged, {} stored, 0 lost, 0 duplicated",
+        acked.len(),
+        stored.len()
+    );
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite() {
+    kill_under_load(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    kill_under_load(Backend::Postgres).await;
+}
