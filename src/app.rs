@@ -36,6 +36,8 @@ pub struct App {
     pub sinks: Vec<Arc<dyn Sink>>,
     /// Wakes the dispatcher when events were written.
     pub dispatch_wake: Arc<Notify>,
+    /// Wakes the processor when messages were claimed.
+    pub process_wake: Arc<Notify>,
     /// Largest accepted request body.
     pub body_limit: usize,
 }
@@ -125,19 +127,39 @@ impl App {
             metrics: Arc::new(Metrics::new()),
             sinks,
             dispatch_wake: Arc::new(Notify::new()),
+            process_wake: Arc::new(Notify::new()),
         }))
     }
 
-    /// Stores one message and joins or opens its complaint; returns after commit.
+    /// Stores one webhook message durably and returns once it is committed.
+    /// The message joins its complaint moments later, in the processor, so
+    /// acknowledging the provider never waits on complaint work.
     ///
     /// # Errors
     /// Storage errors.
     pub async fn ingest(&self, message: InboundMessage, assemble: bool) -> store::Result<Outcome> {
         let prepared = Prepared::new(message, assemble, &self.intake.default_region);
-        self.ingest_prepared(prepared).await
+        let channel = prepared.message.channel_name.clone();
+        let claimed = self.store.claim(prepared.new_inbound()?).await?;
+        if claimed.replay {
+            self.metrics.intake(&channel, "replay");
+            self.metrics.duplicates.get_or_create(&crate::metrics::TierLabels { tier: "1" }).inc();
+        } else {
+            self.metrics.intake(&channel, "stored");
+            self.process_wake.notify_one();
+        }
+        Ok(Outcome {
+            message_id: claimed.message_id,
+            complaint_id: claimed.complaint_id,
+            tracking_code: claimed.tracking_code,
+            replay: claimed.replay,
+            created: false,
+            duplicate_of: None,
+        })
     }
 
-    /// Like [`App::ingest`] for a message already prepared.
+    /// Stores a message and joins or opens its complaint in one transaction
+    /// (manual and API intake, which answer with the complaint).
     ///
     /// # Errors
     /// Storage errors.
@@ -178,12 +200,26 @@ impl App {
     /// Starts the sealer and the dispatcher. They stop when `shutdown` turns true.
     pub fn spawn_workers(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
         let c = self.settings.config();
-        let mut tasks = vec![tokio::spawn(crate::assemble::run_sealer(
-            self.store.clone(),
-            self.intake.clone(),
-            c.intake.seal_interval,
-            shutdown.clone(),
-        ))];
+        let mut tasks = vec![
+            tokio::spawn(crate::assemble::run_sealer(
+                self.store.clone(),
+                self.intake.clone(),
+                c.intake.seal_interval,
+                shutdown.clone(),
+            )),
+            tokio::spawn(crate::intake::run_processor(
+                self.store.clone(),
+                crate::intake::ProcessPending {
+                    settings: self.intake.clone(),
+                    assemble: Arc::new(self.channels.assemble_flags()),
+                    limit: PROCESS_BATCH,
+                },
+                self.process_wake.clone(),
+                c.intake.seal_interval,
+                self.dispatch_wake.clone(),
+                shutdown.clone(),
+            )),
+        ];
         if !self.sinks.is_empty() {
             let dispatcher = Dispatcher::new(
                 self.store.clone(),
@@ -255,6 +291,10 @@ async fn shutdown_signal() {
         () = term => {}
     }
 }
+
+/// Most stored messages the processor handles in one transaction; small, so
+/// that claims queued behind it wait little.
+const PROCESS_BATCH: i64 = 32;
 
 /// How long readiness checks may take.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);

@@ -69,6 +69,11 @@ impl Channels {
         self.by_name.get(name).filter(|c| c.kind == kind)
     }
 
+    /// Whether each channel instance joins chat fragments into one complaint.
+    pub fn assemble_flags(&self) -> HashMap<String, bool> {
+        self.by_name.iter().map(|(k, v)| (k.clone(), v.assemble)).collect()
+    }
+
     /// Number of channels.
     pub fn len(&self) -> usize {
         self.by_name.len()

@@ -405,6 +405,11 @@ impl PhoneE164 {
     /// [`DomainError::InvalidPhone`] when the text is not a valid number (too short, a short
     /// code, letters, an unassigned range).
     pub fn parse(raw: &str, default_region: &str) -> Result<Self> {
+        if default_region.eq_ignore_ascii_case("ID")
+            && let Some(fast) = Self::indonesian_mobile(raw)
+        {
+            return Ok(fast);
+        }
         let region = phonenumber::country::Id::from_str(&default_region.to_ascii_uppercase())
             .map_err(|_| DomainError::UnknownRegion(default_region.to_owned()))?;
         let trimmed = raw.trim();
@@ -445,6 +450,42 @@ impl PhoneE164 {
         Ok(Self(
             number.format().mode(phonenumber::Mode::E164).to_string(),
         ))
+    }
+
+    /// Recognises an Indonesian mobile number (`08…`, `628…`, `+628…`, with
+    /// the usual separators) without the general parser, which costs tens
+    /// of microseconds per call on the intake hot path. Mobile ranges are
+    /// 81x, 82x, 83x, 85x, 87x, 88x and 89x, with 9 to 12 significant digits.
+    /// Anything else returns `None` and goes through the general parser.
+    fn indonesian_mobile(raw: &str) -> Option<Self> {
+        let trimmed = raw.trim();
+        let (plus, body) = match trimmed.strip_prefix('+') {
+            Some(rest) => (true, rest),
+            None => (false, trimmed),
+        };
+        let mut digits = String::with_capacity(16);
+        for c in body.chars() {
+            match c {
+                '0'..='9' => digits.push(c),
+                ' ' | '-' | '.' => {}
+                _ => return None,
+            }
+        }
+        let significant = if let Some(rest) = digits.strip_prefix("62") {
+            rest
+        } else if !plus && let Some(rest) = digits.strip_prefix('0') {
+            rest
+        } else {
+            return None;
+        };
+        let bytes = significant.as_bytes();
+        let mobile_range = bytes.len() >= 2
+            && bytes[0] == b'8'
+            && matches!(bytes[1], b'1' | b'2' | b'3' | b'5' | b'7' | b'8' | b'9');
+        if !mobile_range || !(9..=12).contains(&bytes.len()) {
+            return None;
+        }
+        Some(Self(format!("+62{significant}")))
     }
 
     /// The E.164 form with its `+`, e.g. `+6281234567890`.
@@ -1040,5 +1081,36 @@ mod tests {
         let name: ChannelName = serde_json::from_str("\"kannel-utama\"").unwrap();
         assert_eq!(name.to_string(), "kannel-utama");
         assert!(serde_json::from_str::<ChannelName>("\"Kannel\"").is_err());
+    }
+
+    #[test]
+    fn indonesian_fast_path_agrees_with_the_general_parser() {
+        let samples = [
+            "081234567890",
+            "0812-3456-789",
+            "+62 811 1234 5678",
+            "6285712345678",
+            "0838.1234.5678",
+            "089912345678",
+            "0881234567",
+            "+6287812345678",
+        ];
+        for raw in samples {
+            let fast = PhoneE164::indonesian_mobile(raw).expect(raw);
+            let region = phonenumber::country::Id::ID;
+            let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+            let general = if raw.trim().starts_with('+') || digits.starts_with("62") {
+                phonenumber::parse(None, format!("+{digits}"))
+            } else {
+                phonenumber::parse(Some(region), raw)
+            }
+            .expect(raw);
+            assert!(general.is_valid(), "{raw}");
+            assert_eq!(fast.as_str(), general.format().mode(phonenumber::Mode::E164).to_string(), "{raw}");
+        }
+        // Landlines, short numbers and other countries take the general path.
+        for raw in ["0215551234", "08123", "+6621234567", "(0812) 34567890", "62 21 555 1234"] {
+            assert!(PhoneE164::indonesian_mobile(raw).is_none(), "{raw}");
+        }
     }
 }

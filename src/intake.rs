@@ -12,6 +12,7 @@
 //! 4. a complaint that is complete at once (email, API) is sealed right
 //!    away: duplicate check and `complaint.created` event.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -22,7 +23,10 @@ use crate::domain::{AttachmentId, ComplaintId, EmailAddress, MessageId, PhoneE16
 use crate::normalize;
 use crate::queue::outbox;
 use crate::record::{ReporterView, Status};
-use crate::store::{ComplaintRow, NewAttachment, NewComplaint, NewInbound, Op, ReporterRow, Result, StoreError, Tx};
+use crate::store::{
+    ComplaintRow, InboundRow, NewAttachment, NewComplaint, NewInbound, NewQuarantine, Op, ReporterRow, Result,
+    Store, StoreError, Tx, claim_messages,
+};
 
 /// How many times a colliding tracking code is regenerated.
 const TRACKING_CODE_TRIES: usize = 8;
@@ -83,6 +87,26 @@ pub struct Extra {
 }
 
 impl Prepared {
+    /// The row that claims this message.
+    ///
+    /// # Errors
+    /// When the message cannot be serialised.
+    pub fn new_inbound(&self) -> Result<NewInbound> {
+        let m = &self.message;
+        let parsed = serde_json::to_value(m).map_err(|e| StoreError::Op(e.to_string()))?;
+        Ok(NewInbound {
+            id: self.message_id.to_string(),
+            channel: m.channel.as_str().to_owned(),
+            channel_name: m.channel_name.clone(),
+            provider_message_id: m.provider_message_id.clone(),
+            reporter_handle: self.handle.clone(),
+            received_at: m.received_at,
+            raw_content_type: m.raw_content_type.clone(),
+            raw_payload: m.raw.to_vec(),
+            message: parsed,
+        })
+    }
+
     /// Normalises `message`: text to NFC with tidy whitespace, phone to
     /// E.164, email to lower case, SMS handles keyed on the E.164 number so
     /// `0812…`, `62812…` and `+62812…` are one reporter.
@@ -165,27 +189,26 @@ impl Op for Ingest {
 }
 
 async fn ingest<C: Tx>(c: &mut C, p: &Prepared, s: &IntakeSettings, now: DateTime<Utc>) -> Result<Outcome> {
+    let claimed = claim_messages(c, std::slice::from_ref(&p.new_inbound()?))
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Op("claim returned nothing".into()))?;
+    if claimed.replay {
+        return Ok(Outcome {
+            message_id: claimed.message_id,
+            complaint_id: claimed.complaint_id,
+            tracking_code: claimed.tracking_code,
+            replay: true,
+            created: false,
+            duplicate_of: None,
+        });
+    }
+    process(c, p, s, now).await
+}
+
+/// Joins a stored message to a complaint (everything after the claim).
+async fn process<C: Tx>(c: &mut C, p: &Prepared, s: &IntakeSettings, now: DateTime<Utc>) -> Result<Outcome> {
     let m = &p.message;
-    let mut parsed = serde_json::to_value(m).map_err(|e| StoreError::Op(e.to_string()))?;
-    if let Some(obj) = parsed.as_object_mut() {
-        obj.remove("raw_content_type");
-    }
-    let claimed = c
-        .insert_inbound(&NewInbound {
-            id: p.message_id.to_string(),
-            channel: m.channel.as_str().to_owned(),
-            channel_name: m.channel_name.clone(),
-            provider_message_id: m.provider_message_id.clone(),
-            reporter_handle: p.handle.clone(),
-            received_at: m.received_at,
-            raw_content_type: m.raw_content_type.clone(),
-            raw_payload: m.raw.to_vec(),
-            message: parsed,
-        })
-        .await?;
-    if !claimed {
-        return replay_outcome(c, &m.channel_name, &m.provider_message_id).await;
-    }
     let message_id = p.message_id.to_string();
     let reporter = resolve_reporter(c, p, now).await?;
 
@@ -267,28 +290,121 @@ fn joined(message_id: String, c: &ComplaintRow, replay: bool) -> Outcome {
     }
 }
 
-async fn replay_outcome<C: Tx>(c: &mut C, channel_name: &str, provider_id: &str) -> Result<Outcome> {
-    let Some((message_id, complaint_id)) = c.find_inbound(channel_name, provider_id).await? else {
-        return Err(StoreError::Op("claimed message vanished".into()));
-    };
-    let complaint = match &complaint_id {
-        Some(id) => c.complaint(id).await?,
-        None => None,
-    };
-    let mut tracking_code = complaint.as_ref().map(|x| x.tracking_code.clone());
-    if let Some(first) = complaint.as_ref().and_then(|x| x.duplicate_of.as_deref())
-        && let Some(first) = c.complaint(first).await?
-    {
-        tracking_code = Some(first.tracking_code);
+/// Processes stored messages that no complaint has yet: the second half of
+/// intake for webhook messages, which are acknowledged as soon as they are
+/// claimed.
+pub struct ProcessPending {
+    /// Intake settings.
+    pub settings: Arc<IntakeSettings>,
+    /// Which channel instances assemble chat fragments.
+    pub assemble: Arc<HashMap<String, bool>>,
+    /// Most messages per transaction.
+    pub limit: i64,
+}
+
+impl Op for ProcessPending {
+    type Output = usize;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<usize> {
+        let rows = c.pending_inbound(self.limit).await?;
+        let now = Utc::now();
+        let n = rows.len();
+        for row in rows {
+            let prepared = match prepared_from_row(&row, &self.assemble, &self.settings.default_region) {
+                Ok(p) => p,
+                Err(error) => {
+                    quarantine(c, &row, &error, now).await?;
+                    continue;
+                }
+            };
+            match process(c, &prepared, &self.settings, now).await {
+                Ok(_) => {}
+                // The op's own refusal (not a database error): keep the
+                // message, record why, and go on with the others.
+                Err(StoreError::Op(error)) => quarantine(c, &row, &error, now).await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
     }
-    Ok(Outcome {
-        message_id,
-        complaint_id,
-        tracking_code,
-        replay: true,
-        created: false,
-        duplicate_of: complaint.and_then(|x| x.duplicate_of),
+}
+
+fn prepared_from_row(
+    row: &InboundRow,
+    assemble: &HashMap<String, bool>,
+    region: &str,
+) -> std::result::Result<Prepared, String> {
+    let mut message: InboundMessage =
+        serde_json::from_value(row.message.0.clone()).map_err(|e| format!("stored message unreadable: {e}"))?;
+    message.raw = bytes::Bytes::from(row.raw_payload.clone());
+    message.raw_content_type = row.raw_content_type.clone();
+    let assemble = assemble.get(&row.channel_name).copied().unwrap_or(false);
+    let mut p = Prepared::new(message, assemble, region);
+    p.message_id = MessageId::parse(&row.id).map_err(|e| e.to_string())?;
+    Ok(p)
+}
+
+async fn quarantine<C: Tx>(c: &mut C, row: &InboundRow, error: &str, now: DateTime<Utc>) -> Result<()> {
+    tracing::warn!(message = %row.id, channel = %row.channel_name, %error, "message quarantined");
+    c.set_inbound_failed(&row.id, error, now).await?;
+    c.insert_quarantine(&NewQuarantine {
+        id: crate::domain::QuarantineId::new().to_string(),
+        channel_name: row.channel_name.clone(),
+        source: "intake".into(),
+        error: error.to_owned(),
+        raw_content_type: row.raw_content_type.clone(),
+        raw_payload: row.raw_payload.clone(),
+        message_id: Some(row.id.clone()),
+        now,
     })
+    .await?;
+    Ok(())
+}
+
+/// Runs [`ProcessPending`] whenever `wake` fires (after a claim) and every
+/// `interval`, until `shutdown` fires. Work left at shutdown is done by the
+/// next start: it is all in the database.
+pub async fn run_processor(
+    store: Store,
+    op: ProcessPending,
+    wake: Arc<tokio::sync::Notify>,
+    interval: std::time::Duration,
+    on_created: Arc<tokio::sync::Notify>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let busy = match store
+            .write(ProcessPending {
+                settings: op.settings.clone(),
+                assemble: op.assemble.clone(),
+                limit: op.limit,
+            })
+            .await
+        {
+            Ok(n) => {
+                if n > 0 {
+                    on_created.notify_one();
+                }
+                n as i64 >= op.limit
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "processing stored messages failed; retrying");
+                false
+            }
+        };
+        if *shutdown.borrow() {
+            return;
+        }
+        if busy {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// Finds the reporter behind an identity, or links the identity to a

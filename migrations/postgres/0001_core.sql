@@ -74,6 +74,7 @@ CREATE TABLE inbound_messages (
     UNIQUE (channel_name, provider_message_id)
 );
 CREATE INDEX inbound_messages_complaint ON inbound_messages (complaint_id);
+CREATE INDEX inbound_messages_pending ON inbound_messages (stored_at, id) WHERE processed_at IS NULL;
 
 CREATE TABLE complaint_messages (
     complaint_id  TEXT NOT NULL REFERENCES complaints (id),

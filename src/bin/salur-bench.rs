@@ -211,7 +211,7 @@ async fn run(args: Args) -> Result<bool> {
     {
         let line = ratios
             .iter()
-            .map(|(target, rate)| format!("{}/ceiling = {:.2}", target.name(), rate / ceiling))
+            .map(|(target, rate)| format!("{}/ceiling = {:.3}", target.name(), rate / ceiling))
             .collect::<Vec<_>>()
             .join("   ");
         println!("{line}");

@@ -52,6 +52,80 @@ pub trait Op: Send + 'static {
     fn run<C: Tx>(&mut self, c: &mut C) -> impl Future<Output = Result<Self::Output>> + Send;
 }
 
+/// The result of claiming one inbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// Our id of the stored message (the first one's, for a replay).
+    pub message_id: String,
+    /// The message was stored before: nothing new was written.
+    pub replay: bool,
+    /// For a replay, the complaint the first copy joined, once processed.
+    pub complaint_id: Option<String>,
+    /// For a replay, the code the citizen was given.
+    pub tracking_code: Option<String>,
+}
+
+/// Claims `rows` atomically: the UNIQUE (channel instance, provider id)
+/// index decides, never a check before the insert. Returns one result per
+/// row, in order.
+///
+/// # Errors
+/// Database errors.
+pub async fn claim_messages<C: Tx>(c: &mut C, rows: &[NewInbound]) -> Result<Vec<Claimed>> {
+    let mut inserted = std::collections::HashSet::new();
+    // Stay well under SQLite's bound-parameter limit (10 per row).
+    for chunk in rows.chunks(1000) {
+        inserted.extend(c.claim_many(chunk).await?);
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        if inserted.contains(&row.id) {
+            out.push(Claimed {
+                message_id: row.id.clone(),
+                replay: false,
+                complaint_id: None,
+                tracking_code: None,
+            });
+            continue;
+        }
+        let Some((message_id, complaint_id)) = c.find_inbound(&row.channel_name, &row.provider_message_id).await?
+        else {
+            return Err(StoreError::Op("claimed message vanished".into()));
+        };
+        let mut tracking_code = None;
+        if let Some(id) = &complaint_id
+            && let Some(complaint) = c.complaint(id).await?
+        {
+            tracking_code = Some(complaint.tracking_code);
+            if let Some(first) = complaint.duplicate_of
+                && let Some(first) = c.complaint(&first).await?
+            {
+                tracking_code = Some(first.tracking_code);
+            }
+        }
+        out.push(Claimed {
+            message_id,
+            replay: true,
+            complaint_id,
+            tracking_code,
+        });
+    }
+    Ok(out)
+}
+
+struct ClaimOne(NewInbound);
+
+impl Op for ClaimOne {
+    type Output = Claimed;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<Claimed> {
+        claim_messages(c, std::slice::from_ref(&self.0))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Op("claim returned nothing".into()))
+    }
+}
+
 /// How to open the store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -112,6 +186,19 @@ impl Store {
         match self {
             Self::Sqlite(s) => s.write(op).await,
             Self::Postgres(s) => s.write(op).await,
+        }
+    }
+
+    /// Stores one inbound message durably, or recognises it as a replay.
+    /// On SQLite, claims queued together are written by one multi-row
+    /// insert in one group commit.
+    ///
+    /// # Errors
+    /// When the write fails.
+    pub async fn claim(&self, row: NewInbound) -> Result<Claimed> {
+        match self {
+            Self::Sqlite(s) => s.claim(row).await,
+            Self::Postgres(s) => s.write(ClaimOne(row)).await,
         }
     }
 

@@ -52,6 +52,29 @@ pub struct InboundRow {
     pub received_at: DateTime<Utc>,
 }
 
+/// An inbound message as the API shows it (without its payload).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct InboundView {
+    /// `msg_…` id.
+    pub id: String,
+    /// Channel kind.
+    pub channel: String,
+    /// Channel instance.
+    pub channel_name: String,
+    /// Provider's id.
+    pub provider_message_id: String,
+    /// Arrival time.
+    pub received_at: DateTime<Utc>,
+    /// When it was committed.
+    pub stored_at: DateTime<Utc>,
+    /// The complaint it joined, once processed.
+    pub complaint_id: Option<String>,
+    /// When it was processed.
+    pub processed_at: Option<DateTime<Utc>>,
+    /// Why processing failed, if it did.
+    pub error: Option<String>,
+}
+
 /// A reporter row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ReporterRow {

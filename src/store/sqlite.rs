@@ -1,11 +1,15 @@
 //! The SQLite backend: WAL mode, one writer task that group-commits.
 //!
-//! Every write op is queued to the writer. The writer takes everything queued
-//! (up to `write_batch_max`), runs the ops in one `BEGIN IMMEDIATE`
-//! transaction and commits once, so one fsync covers the whole batch. If any
-//! op in the batch fails, the batch is rolled back and each op is retried in
-//! its own transaction, so one bad op never fails its neighbours. Reads use a
-//! separate read-only pool, which WAL lets run beside the writer.
+//! Every write is queued to the writer. The writer takes everything queued
+//! (up to `write_batch_max`) and runs it in one `BEGIN IMMEDIATE`
+//! transaction with one commit, so one fsync covers the whole batch:
+//! - message claims first, all of them in one multi-row insert;
+//! - then the other ops, in order.
+//!
+//! If anything in the batch fails, the batch is rolled back, the claims are
+//! retried together and each op alone, so one bad op never fails its
+//! neighbours. Reads use a separate read-only pool, which WAL lets run beside
+//! the writer.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -19,7 +23,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Op, Result, StoreError, StoreOptions};
+use super::{Claimed, NewInbound, Op, Result, StoreError, StoreOptions, claim_messages};
 use salur_channels_core::BoxFuture;
 
 /// Queue depth before callers wait: back-pressure under overload.
@@ -57,8 +61,30 @@ impl<O: Op> Job for OpJob<O> {
 }
 
 enum Msg {
+    Claim(NewInbound, oneshot::Sender<Result<Claimed>>),
     Job(Box<dyn Job>),
     Close(oneshot::Sender<()>),
+}
+
+/// What the writer collected for one transaction.
+#[derive(Default)]
+struct Batch {
+    claims: Vec<(NewInbound, oneshot::Sender<Result<Claimed>>)>,
+    jobs: Vec<Box<dyn Job>>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.claims.len() + self.jobs.len()
+    }
+
+    fn push(&mut self, msg: Msg, closing: &mut Option<oneshot::Sender<()>>) {
+        match msg {
+            Msg::Claim(row, reply) => self.claims.push((row, reply)),
+            Msg::Job(job) => self.jobs.push(job),
+            Msg::Close(done) => *closing = Some(done),
+        }
+    }
 }
 
 /// The SQLite store.
@@ -156,6 +182,16 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
+    pub(super) async fn claim(&self, row: NewInbound) -> Result<Claimed> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .queue
+            .send(Msg::Claim(row, reply))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
     pub(super) async fn read<O: Op>(&self, mut op: O) -> Result<O::Output> {
         let mut conn = self.inner.reads.acquire().await?;
         op.run(&mut *conn).await
@@ -179,36 +215,28 @@ impl SqliteStore {
 }
 
 async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, max: usize) {
-    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max);
     let mut closing: Option<oneshot::Sender<()>> = None;
     while let Some(msg) = rx.recv().await {
-        match msg {
-            Msg::Job(job) => batch.push(job),
-            Msg::Close(done) => closing = Some(done),
-        }
+        let mut batch = Batch::default();
+        batch.push(msg, &mut closing);
         while batch.len() < max {
             match rx.try_recv() {
-                Ok(Msg::Job(job)) => batch.push(job),
-                Ok(Msg::Close(done)) => closing = Some(done),
+                Ok(msg) => batch.push(msg, &mut closing),
                 Err(_) => break,
             }
         }
-        if !batch.is_empty() {
-            run_batch(&mut conn, &mut batch).await;
+        if batch.len() > 0 {
+            run_batch(&mut conn, batch).await;
         }
         if closing.is_some() {
             rx.close();
-            // Jobs queued before the close are still served.
+            // Writes queued before the close are still served.
+            let mut batch = Batch::default();
             while let Ok(msg) = rx.try_recv() {
-                if let Msg::Job(job) = msg {
-                    batch.push(job);
-                    if batch.len() >= max {
-                        run_batch(&mut conn, &mut batch).await;
-                    }
-                }
+                batch.push(msg, &mut closing);
             }
-            if !batch.is_empty() {
-                run_batch(&mut conn, &mut batch).await;
+            if batch.len() > 0 {
+                run_batch(&mut conn, batch).await;
             }
             break;
         }
@@ -221,33 +249,61 @@ async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, max
     }
 }
 
-async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn Job>>) {
+async fn run_batch(conn: &mut SqliteConnection, mut batch: Batch) {
+    let rows: Vec<NewInbound> = batch.claims.iter().map(|(row, _)| row.clone()).collect();
     if batch.len() > 1 {
-        match run_together(conn, batch).await {
-            Ok(()) => {
-                for job in batch.drain(..) {
+        match run_together(conn, &rows, &mut batch.jobs).await {
+            Ok(claimed) => {
+                for ((_, reply), c) in batch.claims.into_iter().zip(claimed) {
+                    let _ = reply.send(Ok(c));
+                }
+                for job in batch.jobs {
                     job.finish(Ok(()));
                 }
                 return;
             }
             Err(e) => {
-                tracing::debug!(error = %e, size = batch.len(), "group commit failed; retrying ops one by one");
+                tracing::debug!(error = %e, size = batch.len(), "group commit failed; retrying one by one");
             }
         }
     }
-    for mut job in batch.drain(..) {
+    if !rows.is_empty() {
+        match run_together(conn, &rows, &mut []).await {
+            Ok(claimed) => {
+                for ((_, reply), c) in batch.claims.into_iter().zip(claimed) {
+                    let _ = reply.send(Ok(c));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for (_, reply) in batch.claims {
+                    let _ = reply.send(Err(StoreError::Op(format!("storing the message failed: {msg}"))));
+                }
+            }
+        }
+    }
+    for mut job in batch.jobs {
         let result = run_alone(conn, job.as_mut()).await;
         job.finish(result);
     }
 }
 
-async fn run_together(conn: &mut SqliteConnection, batch: &mut [Box<dyn Job>]) -> Result<()> {
+async fn run_together(
+    conn: &mut SqliteConnection,
+    rows: &[NewInbound],
+    jobs: &mut [Box<dyn Job>],
+) -> Result<Vec<Claimed>> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    for job in batch.iter_mut() {
+    let claimed = if rows.is_empty() {
+        Vec::new()
+    } else {
+        claim_messages(&mut *tx, rows).await?
+    };
+    for job in jobs.iter_mut() {
         job.run(&mut tx).await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(claimed)
 }
 
 async fn run_alone(conn: &mut SqliteConnection, job: &mut dyn Job) -> Result<()> {

@@ -19,6 +19,24 @@ pub trait Tx: Send {
     /// Claims an inbound message. `false` when (channel instance, provider id)
     /// is already stored: a replay.
     fn insert_inbound(&mut self, m: &NewInbound) -> impl Future<Output = SqlResult<bool>> + Send;
+    /// Claims many inbound messages in one statement. Returns the ids of the
+    /// rows inserted; a row whose (channel instance, provider id) was
+    /// already stored, or repeats an earlier row of `rows`, is left out.
+    fn claim_many(&mut self, rows: &[NewInbound]) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
+    /// Claims stored messages not yet processed, oldest first. On
+    /// PostgreSQL the rows stay locked (`SKIP LOCKED`) until the transaction
+    /// ends, so several processors share the work.
+    fn pending_inbound(&mut self, limit: i64) -> impl Future<Output = SqlResult<Vec<InboundRow>>> + Send;
+    /// Marks a message processed with an error, so it does not block the
+    /// queue; `salur reprocess` can take it up again.
+    fn set_inbound_failed(
+        &mut self,
+        message_id: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = SqlResult<()>> + Send;
+    /// One inbound message, without its payload.
+    fn inbound_view(&mut self, id: &str) -> impl Future<Output = SqlResult<Option<InboundView>>> + Send;
     /// The stored message id and complaint for a provider id.
     fn find_inbound(
         &mut self,
@@ -275,7 +293,7 @@ macro_rules! complaint_select {
 /// Implements [`Tx`] for a connection type. `$claim` is the backend's
 /// delivery-claim statement.
 macro_rules! impl_tx {
-    ($conn:ty, $claim:expr) => {
+    ($db:ty, $conn:ty, $claim:expr, $pending:expr) => {
         impl $crate::store::tx::Tx for $conn {
             async fn insert_inbound(&mut self, m: &NewInbound) -> SqlResult<bool> {
                 let r = sqlx::query(
@@ -297,6 +315,55 @@ macro_rules! impl_tx {
                 .execute(&mut *self)
                 .await?;
                 Ok(r.rows_affected() == 1)
+            }
+
+            async fn claim_many(&mut self, rows: &[NewInbound]) -> SqlResult<Vec<String>> {
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let stored_at = chrono::Utc::now();
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO inbound_messages (id, channel, channel_name, provider_message_id, \
+                     reporter_handle, received_at, stored_at, raw_content_type, raw_payload, message) ",
+                );
+                q.push_values(rows, |mut b, m| {
+                    b.push_bind(m.id.clone())
+                        .push_bind(m.channel.clone())
+                        .push_bind(m.channel_name.clone())
+                        .push_bind(m.provider_message_id.clone())
+                        .push_bind(m.reporter_handle.clone())
+                        .push_bind(m.received_at)
+                        .push_bind(stored_at)
+                        .push_bind(m.raw_content_type.clone())
+                        .push_bind(m.raw_payload.clone())
+                        .push_bind(Json(m.message.clone()));
+                });
+                q.push(" ON CONFLICT (channel_name, provider_message_id) DO NOTHING RETURNING id");
+                q.build_query_scalar().fetch_all(&mut *self).await
+            }
+
+            async fn pending_inbound(&mut self, limit: i64) -> SqlResult<Vec<InboundRow>> {
+                sqlx::query_as($pending).bind(limit).fetch_all(&mut *self).await
+            }
+
+            async fn set_inbound_failed(&mut self, message_id: &str, error: &str, now: DateTime<Utc>) -> SqlResult<()> {
+                sqlx::query("UPDATE inbound_messages SET error = $2, processed_at = $3 WHERE id = $1")
+                    .bind(message_id)
+                    .bind(error)
+                    .bind(now)
+                    .execute(&mut *self)
+                    .await?;
+                Ok(())
+            }
+
+            async fn inbound_view(&mut self, id: &str) -> SqlResult<Option<InboundView>> {
+                sqlx::query_as(
+                    "SELECT id, channel, channel_name, provider_message_id, received_at, stored_at, \
+                     complaint_id, processed_at, error FROM inbound_messages WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&mut *self)
+                .await
             }
 
             async fn find_inbound(
@@ -855,15 +922,23 @@ macro_rules! impl_tx {
 }
 
 impl_tx!(
+    sqlx::Sqlite,
     sqlx::SqliteConnection,
     "UPDATE deliveries SET leased_until = $2 WHERE id IN (SELECT id FROM deliveries \
      WHERE state = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until < $1) \
-     ORDER BY next_attempt_at LIMIT $3) RETURNING id"
+     ORDER BY next_attempt_at LIMIT $3) RETURNING id",
+    "SELECT id, channel, channel_name, provider_message_id, raw_content_type, raw_payload, message, \
+     complaint_id, received_at FROM inbound_messages WHERE processed_at IS NULL \
+     ORDER BY stored_at, id LIMIT $1"
 );
 
 impl_tx!(
+    sqlx::Postgres,
     sqlx::PgConnection,
     "UPDATE deliveries SET leased_until = $2 WHERE id IN (SELECT id FROM deliveries \
      WHERE state = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until < $1) \
-     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id"
+     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id",
+    "SELECT id, channel, channel_name, provider_message_id, raw_content_type, raw_payload, message, \
+     complaint_id, received_at FROM inbound_messages WHERE processed_at IS NULL \
+     ORDER BY stored_at, id LIMIT $1 FOR UPDATE SKIP LOCKED"
 );

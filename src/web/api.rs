@@ -17,11 +17,11 @@ use subtle::ConstantTimeEq;
 
 use super::error::{ApiError, body_error};
 use crate::app::App;
-use crate::domain::{ComplaintId, TrackingCode};
+use crate::domain::{ComplaintId, MessageId, TrackingCode};
 use crate::intake::{Extra, Prepared};
 use crate::queue::outbox::load_complaint;
 use crate::record::{Classification, Complaint, Status};
-use crate::store::{ComplaintFilter, DeliveryRow, Op, Result as StoreResult, Tx};
+use crate::store::{ComplaintFilter, DeliveryRow, InboundView, Op, Result as StoreResult, Tx};
 
 /// Default and largest page sizes.
 const PAGE_DEFAULT: i64 = 50;
@@ -343,4 +343,28 @@ pub async fn list_deliveries(
     let items = app.store.read(ListDeliveries(q, limit)).await?;
     let next_cursor = (items.len() as i64 == limit).then(|| items.last().map(|d| d.id.clone())).flatten();
     Ok(Json(Page { items, next_cursor }))
+}
+
+struct GetMessage(String);
+
+impl Op for GetMessage {
+    type Output = Option<InboundView>;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<Option<InboundView>> {
+        Ok(c.inbound_view(&self.0).await?)
+    }
+}
+
+/// `GET /api/v1/messages/{id}`: an inbound message and the complaint it joined.
+pub async fn get_message(
+    _: Authenticated,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<InboundView>, ApiError> {
+    MessageId::parse(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    app.store
+        .read(GetMessage(id.clone()))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no message `{id}`")))
 }

@@ -31,6 +31,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/webhooks/sms/{name}", get(webhooks::sms).post(webhooks::sms))
         .route("/api/v1/complaints", get(api::list_complaints).post(api::create_complaint))
         .route("/api/v1/complaints/{id}", get(api::get_complaint))
+        .route("/api/v1/messages/{id}", get(api::get_message))
         .route("/api/v1/deliveries", get(api::list_deliveries))
         .layer(DefaultBodyLimit::max(c.server.body_limit))
         .layer(TimeoutLayer::with_status_code(

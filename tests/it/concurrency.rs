@@ -32,9 +32,16 @@ async fn fifty_concurrent_copies_store_once(backend: Backend) {
         }
         assert!(statuses.iter().all(|s| (200..300).contains(s)), "{channel}: {statuses:?}");
     }
-    let counts = app.counts().await;
+    let counts = crate::support::eventually(std::time::Duration::from_secs(10), || async {
+        let c = app.counts().await;
+        (c.complaints >= 2).then_some(c)
+    })
+    .await
+    .expect("processed");
     assert_eq!(counts.messages, 2, "one inbound row per channel instance");
     assert_eq!(counts.complaints, 2, "one complaint per channel instance");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.counts().await.complaints, 2, "and no more later");
     app.stop().await;
     db.drop_db().await;
 }

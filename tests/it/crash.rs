@@ -54,6 +54,18 @@ impl Op for ProviderIds {
     }
 }
 
+struct Pending;
+
+impl Op for Pending {
+    type Output = i64;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<i64> {
+        let messages = c.count_rows("inbound_messages").await?;
+        let linked = c.count_rows("complaint_messages").await?;
+        Ok(messages - linked)
+    }
+}
+
 async fn kill_under_load(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -116,6 +128,22 @@ async fn kill_under_load(backend: Backend) {
             .unwrap();
         assert!(r.status().is_success());
     }
+    // Every stored message is processed after the restart, none lost.
+    let processed = crate::support::eventually(Duration::from_secs(30), || async {
+        let store = salur::store::Store::open(&salur::store::StoreOptions {
+            url: db.url.clone(),
+            max_connections: 1,
+            sqlite_synchronous_full: true,
+            write_batch_max: 1,
+        })
+        .await
+        .ok()?;
+        let pending = store.read(Pending).await.ok();
+        store.close().await;
+        (pending == Some(0)).then_some(())
+    })
+    .await;
+    assert!(processed.is_some(), "all stored messages processed after the restart");
     server.start_kill().unwrap();
     let _ = server.wait().await;
 

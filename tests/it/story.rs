@@ -24,16 +24,12 @@ async fn fragments_join_then_seal(backend: Backend) {
     let Some((app, db)) = TestApp::on(backend, FAST, "").await else { return };
 
     // Three fragments from one number, written three ways.
-    let r = app.post_sms("sms-utama", &sms_body("m1", "0812-3456-7890", "Pak, jalan depan rumah saya rusak")).await;
-    assert_eq!(r.status(), 200);
-    let first: Value = r.json().await.unwrap();
+    let first = app.sms("sms-utama", &sms_body("m1", "0812-3456-7890", "Pak, jalan depan rumah saya rusak")).await;
     let code = first["tracking_code"].as_str().unwrap().to_owned();
     assert!(code.starts_with("SLR-"), "{first}");
-    let r = app.post_sms("sms-utama", &sms_body("m2", "6281234567890", "di Jl. Merdeka no 5")).await;
-    let second: Value = r.json().await.unwrap();
+    let second = app.sms("sms-utama", &sms_body("m2", "6281234567890", "di Jl. Merdeka no 5")).await;
     assert_eq!(second["tracking_code"], first["tracking_code"], "fragments join one complaint");
-    let r = app.post_sms("sms-utama", &sms_body("m3", "+62 812 3456 7890", "sudah 2 bulan")).await;
-    let third: Value = r.json().await.unwrap();
+    let third = app.sms("sms-utama", &sms_body("m3", "+62 812 3456 7890", "sudah 2 bulan")).await;
     assert_eq!(third["complaint_id"], first["complaint_id"]);
 
     let id = first["complaint_id"].as_str().unwrap().to_owned();
@@ -76,8 +72,7 @@ async fn fragments_join_then_seal(backend: Backend) {
     assert_eq!(by_code["id"], sealed["id"]);
 
     // A new message after the seal opens a new complaint.
-    let r = app.post_sms("sms-utama", &sms_body("m4", "081234567890", "lampu jalan mati")).await;
-    let fourth: Value = r.json().await.unwrap();
+    let fourth = app.sms("sms-utama", &sms_body("m4", "081234567890", "lampu jalan mati")).await;
     assert_ne!(fourth["complaint_id"], first["complaint_id"]);
     assert_eq!(app.counts().await.complaints, 2);
 
@@ -90,20 +85,10 @@ async fn same_reporter_same_content_is_tier_two(backend: Backend) {
     let Some((app, db)) = TestApp::on(backend, FAST, "").await else { return };
 
     // `sms-rakit` seals each SMS at once (assemble = false).
-    let a: Value = app
-        .post_sms("sms-rakit", &sms_body("a1", "081298765432", "Sampah di pasar tidak diangkut!"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let a = app.sms("sms-rakit", &sms_body("a1", "081298765432", "Sampah di pasar tidak diangkut!")).await;
     assert_eq!(a["status"], "accepted");
     // Same person, other number format, same words in other case and spacing.
-    let b: Value = app
-        .post_sms("sms-rakit", &sms_body("a2", "+6281298765432", "sampah  di pasar TIDAK diangkut"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let b = app.sms("sms-rakit", &sms_body("a2", "+6281298765432", "sampah  di pasar TIDAK diangkut")).await;
     assert_ne!(b["complaint_id"], a["complaint_id"], "a new record is kept");
     assert_eq!(b["tracking_code"], a["tracking_code"], "the citizen gets the first code");
     let dup = complaint(&app, b["complaint_id"].as_str().unwrap()).await;
@@ -111,12 +96,7 @@ async fn same_reporter_same_content_is_tier_two(backend: Backend) {
     assert_eq!(dup["duplicate_of"], a["complaint_id"]);
 
     // Another reporter with the same words is not a tier-2 duplicate.
-    let c: Value = app
-        .post_sms("sms-rakit", &sms_body("a3", "081311112222", "Sampah di pasar tidak diangkut!"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let c = app.sms("sms-rakit", &sms_body("a3", "081311112222", "Sampah di pasar tidak diangkut!")).await;
     let other = complaint(&app, c["complaint_id"].as_str().unwrap()).await;
     assert_eq!(other["status"], "new");
     assert!(other["duplicate_of"].is_null());
@@ -144,10 +124,8 @@ both_backends!(same_reporter_same_content_is_tier_two);
 async fn api_lists_filters_and_pages(backend: Backend) {
     let Some((app, db)) = TestApp::on(backend, FAST, "").await else { return };
     for i in 0..7 {
-        let r = app
-            .post_sms("sms-rakit", &sms_body(&format!("p{i}"), &format!("08131111{i:04}"), &format!("keluhan nomor {i}")))
+        app.sms("sms-rakit", &sms_body(&format!("p{i}"), &format!("08131111{i:04}"), &format!("keluhan nomor {i}")))
             .await;
-        assert_eq!(r.status(), 200);
     }
     // Cursor pagination: 3 + 3 + 1, newest first, no overlap.
     let mut seen = Vec::new();

@@ -237,6 +237,32 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Posts a generic SMS, expects 200, and waits until the processor has
+    /// joined it to a complaint. Returns the webhook answer with
+    /// `complaint_id` and `tracking_code` (the code the citizen is given:
+    /// the first complaint's, for a duplicate) filled in.
+    pub async fn sms(&self, channel: &str, body: &str) -> serde_json::Value {
+        let r = self.post_sms(channel, body).await;
+        assert_eq!(r.status(), 200, "posting {body}");
+        let mut answer: serde_json::Value = r.json().await.unwrap();
+        let message_id = answer["message_id"].as_str().unwrap().to_owned();
+        let complaint_id = eventually(Duration::from_secs(10), || async {
+            let m: serde_json::Value = self.api_get(&format!("/api/v1/messages/{message_id}")).await.json().await.ok()?;
+            m["complaint_id"].as_str().map(str::to_owned)
+        })
+        .await
+        .expect("message processed into a complaint");
+        let c: serde_json::Value = self.api_get(&format!("/api/v1/complaints/{complaint_id}")).await.json().await.unwrap();
+        let mut code = c["tracking_code"].clone();
+        if let Some(first) = c["duplicate_of"].as_str() {
+            let f: serde_json::Value = self.api_get(&format!("/api/v1/complaints/{first}")).await.json().await.unwrap();
+            code = f["tracking_code"].clone();
+        }
+        answer["complaint_id"] = serde_json::Value::String(complaint_id);
+        answer["tracking_code"] = code;
+        answer
+    }
+
     /// GET with the API token.
     pub async fn api_get(&self, path: &str) -> reqwest::Response {
         self.http
