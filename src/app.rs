@@ -256,6 +256,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = app.spawn_workers(stop_rx);
     let router = crate::web::router(app.clone());
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -294,7 +299,7 @@ async fn shutdown_signal() {
 
 /// Most stored messages the processor handles in one transaction; small, so
 /// that claims queued behind it wait little.
-const PROCESS_BATCH: i64 = 32;
+const PROCESS_BATCH: i64 = 8;
 
 /// How long readiness checks may take.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);

@@ -304,6 +304,7 @@ pub struct ProcessPending {
 
 impl Op for ProcessPending {
     type Output = usize;
+    const BACKGROUND: bool = true;
 
     async fn run<C: Tx>(&mut self, c: &mut C) -> Result<usize> {
         let rows = c.pending_inbound(self.limit).await?;

@@ -48,6 +48,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait Op: Send + 'static {
     /// What the op returns.
     type Output: Send + 'static;
+    /// Background work (processing a backlog) yields to message claims: on
+    /// SQLite it runs between claim batches, at least every 100 ms.
+    const BACKGROUND: bool = false;
     /// Runs the op on `c`.
     fn run<C: Tx>(&mut self, c: &mut C) -> impl Future<Output = Result<Self::Output>> + Send;
 }
@@ -77,6 +80,17 @@ pub async fn claim_messages<C: Tx>(c: &mut C, rows: &[NewInbound]) -> Result<Vec
     for chunk in rows.chunks(1000) {
         inserted.extend(c.claim_many(chunk).await?);
     }
+    let replayed: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| !inserted.contains(&r.id))
+        .map(|r| (r.channel_name.as_str(), r.provider_message_id.as_str()))
+        .collect();
+    let mut known = std::collections::HashMap::new();
+    for chunk in replayed.chunks(1000) {
+        for info in c.replay_info(chunk).await? {
+            known.insert((info.channel_name.clone(), info.provider_message_id.clone()), info);
+        }
+    }
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         if inserted.contains(&row.id) {
@@ -88,26 +102,14 @@ pub async fn claim_messages<C: Tx>(c: &mut C, rows: &[NewInbound]) -> Result<Vec
             });
             continue;
         }
-        let Some((message_id, complaint_id)) = c.find_inbound(&row.channel_name, &row.provider_message_id).await?
-        else {
-            return Err(StoreError::Op("claimed message vanished".into()));
-        };
-        let mut tracking_code = None;
-        if let Some(id) = &complaint_id
-            && let Some(complaint) = c.complaint(id).await?
-        {
-            tracking_code = Some(complaint.tracking_code);
-            if let Some(first) = complaint.duplicate_of
-                && let Some(first) = c.complaint(&first).await?
-            {
-                tracking_code = Some(first.tracking_code);
-            }
-        }
+        let info = known
+            .get(&(row.channel_name.clone(), row.provider_message_id.clone()))
+            .ok_or_else(|| StoreError::Op("claimed message vanished".into()))?;
         out.push(Claimed {
-            message_id,
+            message_id: info.id.clone(),
             replay: true,
-            complaint_id,
-            tracking_code,
+            complaint_id: info.complaint_id.clone(),
+            tracking_code: info.tracking_code.clone(),
         });
     }
     Ok(out)

@@ -28,8 +28,11 @@ use salur_channels_core::BoxFuture;
 
 /// Queue depth before callers wait: back-pressure under overload.
 const QUEUE_DEPTH: usize = 16_384;
+/// While claims keep arriving, background work still runs this often.
+const BACKGROUND_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 trait Job: Send {
+    fn background(&self) -> bool;
     fn run<'a>(&'a mut self, conn: &'a mut SqliteConnection) -> BoxFuture<'a, Result<()>>;
     fn finish(self: Box<Self>, result: Result<()>);
 }
@@ -41,6 +44,10 @@ struct OpJob<O: Op> {
 }
 
 impl<O: Op> Job for OpJob<O> {
+    fn background(&self) -> bool {
+        O::BACKGROUND
+    }
+
     fn run<'a>(&'a mut self, conn: &'a mut SqliteConnection) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             self.out = Some(self.op.run(conn).await?);
@@ -216,14 +223,30 @@ impl SqliteStore {
 
 async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, max: usize) {
     let mut closing: Option<oneshot::Sender<()>> = None;
-    while let Some(msg) = rx.recv().await {
+    let mut background: std::collections::VecDeque<Box<dyn Job>> = std::collections::VecDeque::new();
+    let mut last_background = std::time::Instant::now();
+    loop {
         let mut batch = Batch::default();
-        batch.push(msg, &mut closing);
+        if background.is_empty() {
+            match rx.recv().await {
+                Some(msg) => take(msg, &mut batch, &mut background, &mut closing),
+                None => break,
+            }
+        }
         while batch.len() < max {
             match rx.try_recv() {
-                Ok(msg) => batch.push(msg, &mut closing),
+                Ok(msg) => take(msg, &mut batch, &mut background, &mut closing),
                 Err(_) => break,
             }
+        }
+        // Claims go first; background work runs when no claim waits, or
+        // at least every BACKGROUND_EVERY.
+        if !background.is_empty()
+            && (batch.claims.is_empty() || last_background.elapsed() >= BACKGROUND_EVERY)
+            && let Some(job) = background.pop_front()
+        {
+            batch.jobs.push(job);
+            last_background = std::time::Instant::now();
         }
         if batch.len() > 0 {
             run_batch(&mut conn, batch).await;
@@ -235,6 +258,7 @@ async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, max
             while let Ok(msg) = rx.try_recv() {
                 batch.push(msg, &mut closing);
             }
+            batch.jobs.extend(background.drain(..));
             if batch.len() > 0 {
                 run_batch(&mut conn, batch).await;
             }
@@ -249,12 +273,24 @@ async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, max
     }
 }
 
+fn take(
+    msg: Msg,
+    batch: &mut Batch,
+    background: &mut std::collections::VecDeque<Box<dyn Job>>,
+    closing: &mut Option<oneshot::Sender<()>>,
+) {
+    match msg {
+        Msg::Job(job) if job.background() => background.push_back(job),
+        other => batch.push(other, closing),
+    }
+}
+
 async fn run_batch(conn: &mut SqliteConnection, mut batch: Batch) {
-    let rows: Vec<NewInbound> = batch.claims.iter().map(|(row, _)| row.clone()).collect();
-    if batch.len() > 1 {
+    let (rows, replies): (Vec<NewInbound>, Vec<_>) = batch.claims.into_iter().unzip();
+    if rows.len() + batch.jobs.len() > 1 {
         match run_together(conn, &rows, &mut batch.jobs).await {
             Ok(claimed) => {
-                for ((_, reply), c) in batch.claims.into_iter().zip(claimed) {
+                for (reply, c) in replies.into_iter().zip(claimed) {
                     let _ = reply.send(Ok(c));
                 }
                 for job in batch.jobs {
@@ -263,20 +299,20 @@ async fn run_batch(conn: &mut SqliteConnection, mut batch: Batch) {
                 return;
             }
             Err(e) => {
-                tracing::debug!(error = %e, size = batch.len(), "group commit failed; retrying one by one");
+                tracing::debug!(error = %e, size = rows.len() + batch.jobs.len(), "group commit failed; retrying one by one");
             }
         }
     }
     if !rows.is_empty() {
         match run_together(conn, &rows, &mut []).await {
             Ok(claimed) => {
-                for ((_, reply), c) in batch.claims.into_iter().zip(claimed) {
+                for (reply, c) in replies.into_iter().zip(claimed) {
                     let _ = reply.send(Ok(c));
                 }
             }
             Err(e) => {
                 let msg = e.to_string();
-                for (_, reply) in batch.claims {
+                for reply in replies {
                     let _ = reply.send(Err(StoreError::Op(format!("storing the message failed: {msg}"))));
                 }
             }

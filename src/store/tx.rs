@@ -35,6 +35,13 @@ pub trait Tx: Send {
         error: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = SqlResult<()>> + Send;
+    /// For replayed (channel instance, provider id) pairs: the stored
+    /// message id, its complaint, and the code the citizen was given (the
+    /// first complaint's for a duplicate).
+    fn replay_info(
+        &mut self,
+        keys: &[(&str, &str)],
+    ) -> impl Future<Output = SqlResult<Vec<ReplayInfo>>> + Send;
     /// One inbound message, without its payload.
     fn inbound_view(&mut self, id: &str) -> impl Future<Output = SqlResult<Option<InboundView>>> + Send;
     /// The stored message id and complaint for a provider id.
@@ -252,6 +259,21 @@ pub trait Tx: Send {
     fn count_quarantine(&mut self) -> impl Future<Output = SqlResult<i64>> + Send;
 }
 
+/// What a replayed message was stored as.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReplayInfo {
+    /// Channel instance.
+    pub channel_name: String,
+    /// Provider's id.
+    pub provider_message_id: String,
+    /// Our message id.
+    pub id: String,
+    /// Its complaint, once processed.
+    pub complaint_id: Option<String>,
+    /// The code the citizen was given.
+    pub tracking_code: Option<String>,
+}
+
 /// Outbox figures for metrics and readiness.
 #[derive(Debug, Clone, Default)]
 pub struct OutboxStats {
@@ -327,16 +349,16 @@ macro_rules! impl_tx {
                      reporter_handle, received_at, stored_at, raw_content_type, raw_payload, message) ",
                 );
                 q.push_values(rows, |mut b, m| {
-                    b.push_bind(m.id.clone())
-                        .push_bind(m.channel.clone())
-                        .push_bind(m.channel_name.clone())
-                        .push_bind(m.provider_message_id.clone())
-                        .push_bind(m.reporter_handle.clone())
+                    b.push_bind(&m.id)
+                        .push_bind(&m.channel)
+                        .push_bind(&m.channel_name)
+                        .push_bind(&m.provider_message_id)
+                        .push_bind(&m.reporter_handle)
                         .push_bind(m.received_at)
                         .push_bind(stored_at)
-                        .push_bind(m.raw_content_type.clone())
-                        .push_bind(m.raw_payload.clone())
-                        .push_bind(Json(m.message.clone()));
+                        .push_bind(&m.raw_content_type)
+                        .push_bind(&m.raw_payload)
+                        .push_bind(Json(&m.message));
                 });
                 q.push(" ON CONFLICT (channel_name, provider_message_id) DO NOTHING RETURNING id");
                 q.build_query_scalar().fetch_all(&mut *self).await
@@ -354,6 +376,24 @@ macro_rules! impl_tx {
                     .execute(&mut *self)
                     .await?;
                 Ok(())
+            }
+
+            async fn replay_info(&mut self, keys: &[(&str, &str)]) -> SqlResult<Vec<ReplayInfo>> {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT m.channel_name, m.provider_message_id, m.id, m.complaint_id, \
+                     COALESCE(f.tracking_code, c.tracking_code) AS tracking_code \
+                     FROM inbound_messages m \
+                     LEFT JOIN complaints c ON c.id = m.complaint_id \
+                     LEFT JOIN complaints f ON f.id = c.duplicate_of \
+                     WHERE (m.channel_name, m.provider_message_id) IN ",
+                );
+                q.push_tuples(keys, |mut b, (channel, id)| {
+                    b.push_bind(*channel).push_bind(*id);
+                });
+                q.build_query_as().fetch_all(&mut *self).await
             }
 
             async fn inbound_view(&mut self, id: &str) -> SqlResult<Option<InboundView>> {
