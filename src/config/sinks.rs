@@ -72,7 +72,7 @@ pub struct NatsSink {
     /// Subjects are `<subject_prefix>.<agency or _unrouted>.<event type>`.
     #[serde(default = "default_subject_prefix")]
     pub subject_prefix: String,
-    /// Contents of a NATS `.creds` file, when the server requires one.
+    /// Authentication when the server requires it: `user:password`, or a token.
     #[serde(default)]
     pub credentials: Option<SecretRef>,
 }

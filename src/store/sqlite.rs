@@ -23,7 +23,9 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Claimed, NewInbound, Op, Result, StoreError, StoreOptions, claim_messages};
+use std::collections::HashMap;
+
+use super::{Claimed, NewInbound, Op, Result, StoreError, StoreOptions, Tx};
 use salur_channels_core::BoxFuture;
 
 /// Queue depth before callers wait: back-pressure under overload.
@@ -285,26 +287,96 @@ fn take(
     }
 }
 
-async fn run_batch(conn: &mut SqliteConnection, mut batch: Batch) {
-    let (rows, replies): (Vec<NewInbound>, Vec<_>) = batch.claims.into_iter().unzip();
-    if rows.len() + batch.jobs.len() > 1 {
-        match run_together(conn, &rows, &mut batch.jobs).await {
-            Ok(claimed) => {
-                for (reply, c) in replies.into_iter().zip(claimed) {
-                    let _ = reply.send(Ok(c));
-                }
-                for job in batch.jobs {
-                    job.finish(Ok(()));
-                }
-                return;
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, size = rows.len() + batch.jobs.len(), "group commit failed; retrying one by one");
-            }
+/// Claims a batch of messages without an explicit transaction: one
+/// multi-row `INSERT … ON CONFLICT DO NOTHING` is atomic and durable on its
+/// own, and saves the writer two round trips per batch. Replays are found
+/// first; if the insert count shows that another process stored one of the
+/// keys in between, the ids that landed are read back, so the answer stays
+/// exact.
+async fn claim_batch(conn: &mut SqliteConnection, rows: &[NewInbound]) -> Result<Vec<Claimed>> {
+    let keys: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.channel_name.as_str(), r.provider_message_id.as_str()))
+        .collect();
+    let mut known: HashMap<(String, String), Claimed> = HashMap::new();
+    for chunk in keys.chunks(1000) {
+        for info in conn.replay_info(chunk).await? {
+            known.insert(
+                (info.channel_name, info.provider_message_id),
+                Claimed {
+                    message_id: info.id,
+                    replay: true,
+                    complaint_id: info.complaint_id,
+                    tracking_code: info.tracking_code,
+                },
+            );
         }
     }
+    // The first copy of a key within the batch is the one stored.
+    let mut first: HashMap<(&str, &str), &str> = HashMap::new();
+    let mut fresh: Vec<&NewInbound> = Vec::new();
+    for (row, key) in rows.iter().zip(&keys) {
+        if known.contains_key(&(key.0.to_owned(), key.1.to_owned())) || first.contains_key(key) {
+            continue;
+        }
+        first.insert(*key, &row.id);
+        fresh.push(row);
+    }
+    let mut inserted = 0;
+    for chunk in fresh.chunks(1000) {
+        inserted += conn.insert_inbound_many(chunk).await?;
+    }
+    let landed: Option<std::collections::HashSet<String>> = if inserted as usize == fresh.len() {
+        None
+    } else {
+        let ids: Vec<&str> = fresh.iter().map(|r| r.id.as_str()).collect();
+        let mut landed = std::collections::HashSet::new();
+        for chunk in ids.chunks(1000) {
+            landed.extend(conn.stored_message_ids(chunk).await?);
+        }
+        Some(landed)
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for (row, key) in rows.iter().zip(&keys) {
+        let owner = first.get(key).copied();
+        let ours = owner == Some(row.id.as_str()) && landed.as_ref().is_none_or(|l| l.contains(&row.id));
+        if ours {
+            out.push(Claimed {
+                message_id: row.id.clone(),
+                replay: false,
+                complaint_id: None,
+                tracking_code: None,
+            });
+        } else if let Some(c) = known.get(&(key.0.to_owned(), key.1.to_owned())) {
+            out.push(c.clone());
+        } else if let Some(owner) = owner
+            && landed.as_ref().is_none_or(|l| l.contains(owner))
+        {
+            out.push(Claimed {
+                message_id: owner.to_owned(),
+                replay: true,
+                complaint_id: None,
+                tracking_code: None,
+            });
+        } else {
+            // Stored by another process between our look-up and insert.
+            let info = conn.replay_info(&[*key]).await?.pop();
+            let info = info.ok_or_else(|| StoreError::Op("claimed message vanished".into()))?;
+            out.push(Claimed {
+                message_id: info.id,
+                replay: true,
+                complaint_id: info.complaint_id,
+                tracking_code: info.tracking_code,
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn run_batch(conn: &mut SqliteConnection, mut batch: Batch) {
+    let (rows, replies): (Vec<NewInbound>, Vec<_>) = batch.claims.into_iter().unzip();
     if !rows.is_empty() {
-        match run_together(conn, &rows, &mut []).await {
+        match claim_batch(conn, &rows).await {
             Ok(claimed) => {
                 for (reply, c) in replies.into_iter().zip(claimed) {
                     let _ = reply.send(Ok(c));
@@ -312,9 +384,23 @@ async fn run_batch(conn: &mut SqliteConnection, mut batch: Batch) {
             }
             Err(e) => {
                 let msg = e.to_string();
+                tracing::warn!(error = %msg, size = rows.len(), "storing messages failed");
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Op(format!("storing the message failed: {msg}"))));
                 }
+            }
+        }
+    }
+    if batch.jobs.len() > 1 {
+        match run_jobs(conn, &mut batch.jobs).await {
+            Ok(()) => {
+                for job in batch.jobs {
+                    job.finish(Ok(()));
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, size = batch.jobs.len(), "group commit failed; retrying one by one");
             }
         }
     }
@@ -324,22 +410,13 @@ async fn run_batch(conn: &mut SqliteConnection, mut batch: Batch) {
     }
 }
 
-async fn run_together(
-    conn: &mut SqliteConnection,
-    rows: &[NewInbound],
-    jobs: &mut [Box<dyn Job>],
-) -> Result<Vec<Claimed>> {
+async fn run_jobs(conn: &mut SqliteConnection, jobs: &mut [Box<dyn Job>]) -> Result<()> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let claimed = if rows.is_empty() {
-        Vec::new()
-    } else {
-        claim_messages(&mut *tx, rows).await?
-    };
     for job in jobs.iter_mut() {
         job.run(&mut tx).await?;
     }
     tx.commit().await?;
-    Ok(claimed)
+    Ok(())
 }
 
 async fn run_alone(conn: &mut SqliteConnection, job: &mut dyn Job) -> Result<()> {

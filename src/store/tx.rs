@@ -23,6 +23,11 @@ pub trait Tx: Send {
     /// rows inserted; a row whose (channel instance, provider id) was
     /// already stored, or repeats an earlier row of `rows`, is left out.
     fn claim_many(&mut self, rows: &[NewInbound]) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
+    /// Inserts inbound messages, skipping any whose (channel instance,
+    /// provider id) exists; returns how many were inserted.
+    fn insert_inbound_many(&mut self, rows: &[&NewInbound]) -> impl Future<Output = SqlResult<u64>> + Send;
+    /// Which of these message ids are stored.
+    fn stored_message_ids(&mut self, ids: &[&str]) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
     /// Claims stored messages not yet processed, oldest first. On
     /// PostgreSQL the rows stay locked (`SKIP LOCKED`) until the transaction
     /// ends, so several processors share the work.
@@ -361,6 +366,44 @@ macro_rules! impl_tx {
                         .push_bind(Json(&m.message));
                 });
                 q.push(" ON CONFLICT (channel_name, provider_message_id) DO NOTHING RETURNING id");
+                q.build_query_scalar().fetch_all(&mut *self).await
+            }
+
+            async fn insert_inbound_many(&mut self, rows: &[&NewInbound]) -> SqlResult<u64> {
+                if rows.is_empty() {
+                    return Ok(0);
+                }
+                let stored_at = chrono::Utc::now();
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO inbound_messages (id, channel, channel_name, provider_message_id, \
+                     reporter_handle, received_at, stored_at, raw_content_type, raw_payload, message) ",
+                );
+                q.push_values(rows, |mut b, m| {
+                    b.push_bind(&m.id)
+                        .push_bind(&m.channel)
+                        .push_bind(&m.channel_name)
+                        .push_bind(&m.provider_message_id)
+                        .push_bind(&m.reporter_handle)
+                        .push_bind(m.received_at)
+                        .push_bind(stored_at)
+                        .push_bind(&m.raw_content_type)
+                        .push_bind(&m.raw_payload)
+                        .push_bind(Json(&m.message));
+                });
+                q.push(" ON CONFLICT (channel_name, provider_message_id) DO NOTHING");
+                Ok(q.build().execute(&mut *self).await?.rows_affected())
+            }
+
+            async fn stored_message_ids(&mut self, ids: &[&str]) -> SqlResult<Vec<String>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT id FROM inbound_messages WHERE id IN (");
+                let mut list = q.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
                 q.build_query_scalar().fetch_all(&mut *self).await
             }
 
