@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::{Notify, watch};
 
 use crate::channels::Channels;
-use crate::config::{SinkConfig, SqliteSynchronous, Settings};
+use crate::config::{Settings, SinkConfig, SqliteSynchronous};
 use crate::intake::{Ingest, IntakeSettings, Outcome, Prepared};
 use crate::metrics::Metrics;
 use crate::queue::dispatch::{DispatchSettings, Dispatcher};
@@ -58,8 +58,15 @@ pub fn store_options(settings: &Settings) -> StoreOptions {
 fn sink_names(settings: &Settings) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for (i, s) in settings.sinks().enumerate() {
-        let base = s.config.name().map_or_else(|| s.config.kind().to_owned(), str::to_owned);
-        let name = if names.contains(&base) { format!("{base}-{i}") } else { base };
+        let base = s
+            .config
+            .name()
+            .map_or_else(|| s.config.kind().to_owned(), str::to_owned);
+        let name = if names.contains(&base) {
+            format!("{base}-{i}")
+        } else {
+            base
+        };
         names.push(name);
     }
     names
@@ -70,16 +77,32 @@ fn build_sinks(settings: &Settings, names: &[String]) -> anyhow::Result<Vec<Arc<
     for (s, name) in settings.sinks().zip(names) {
         let sink: Arc<dyn Sink> = match s.config {
             SinkConfig::Nats(n) => {
-                let (name2, url, stream, prefix) =
-                    (name.clone(), n.url.clone(), n.stream.clone(), n.subject_prefix.clone());
+                let (name2, url, stream, prefix) = (
+                    name.clone(),
+                    n.url.clone(),
+                    n.stream.clone(),
+                    n.subject_prefix.clone(),
+                );
                 let creds = s.secret.map(|x| x.expose_secret().to_owned());
                 Arc::new(LazySink::new(
                     name.clone(),
                     Arc::new(move || {
-                        let (name, url, stream, prefix, creds) =
-                            (name2.clone(), url.clone(), stream.clone(), prefix.clone(), creds.clone());
+                        let (name, url, stream, prefix, creds) = (
+                            name2.clone(),
+                            url.clone(),
+                            stream.clone(),
+                            prefix.clone(),
+                            creds.clone(),
+                        );
                         Box::pin(async move {
-                            let sink = nats::NatsSink::connect(name, &url, &stream, &prefix, creds.as_deref()).await?;
+                            let sink = nats::NatsSink::connect(
+                                name,
+                                &url,
+                                &stream,
+                                &prefix,
+                                creds.as_deref(),
+                            )
+                            .await?;
                             Ok(Arc::new(sink) as Arc<dyn Sink>)
                         })
                     }),
@@ -88,8 +111,13 @@ fn build_sinks(settings: &Settings, names: &[String]) -> anyhow::Result<Vec<Arc<
             SinkConfig::Webhook(w) => {
                 let secret = s.secret.context("webhook sink without a secret")?;
                 Arc::new(
-                    webhook::WebhookSink::new(name.clone(), w.url.clone(), secret.expose_secret(), w.timeout)
-                        .map_err(|e| anyhow::anyhow!("sink `{name}`: {e}"))?,
+                    webhook::WebhookSink::new(
+                        name.clone(),
+                        w.url.clone(),
+                        secret.expose_secret(),
+                        w.timeout,
+                    )
+                    .map_err(|e| anyhow::anyhow!("sink `{name}`: {e}"))?,
                 )
             }
         };
@@ -143,7 +171,10 @@ impl App {
         let claimed = self.store.claim(prepared.new_inbound()?).await?;
         if claimed.replay {
             self.metrics.intake(&channel, "replay");
-            self.metrics.duplicates.get_or_create(&crate::metrics::TierLabels { tier: "1" }).inc();
+            self.metrics
+                .duplicates
+                .get_or_create(&crate::metrics::TierLabels { tier: "1" })
+                .inc();
         } else {
             self.metrics.intake(&channel, "stored");
             self.process_wake.notify_one();
@@ -165,14 +196,23 @@ impl App {
     /// Storage errors.
     pub async fn ingest_prepared(&self, prepared: Prepared) -> store::Result<Outcome> {
         let channel = prepared.message.channel_name.clone();
-        let outcome = self.store.write(Ingest::new(prepared, self.intake.clone())).await?;
+        let outcome = self
+            .store
+            .write(Ingest::new(prepared, self.intake.clone()))
+            .await?;
         if outcome.replay {
             self.metrics.intake(&channel, "replay");
-            self.metrics.duplicates.get_or_create(&crate::metrics::TierLabels { tier: "1" }).inc();
+            self.metrics
+                .duplicates
+                .get_or_create(&crate::metrics::TierLabels { tier: "1" })
+                .inc();
         } else {
             self.metrics.intake(&channel, "stored");
             if outcome.duplicate_of.is_some() {
-                self.metrics.duplicates.get_or_create(&crate::metrics::TierLabels { tier: "2" }).inc();
+                self.metrics
+                    .duplicates
+                    .get_or_create(&crate::metrics::TierLabels { tier: "2" })
+                    .inc();
             }
             if !self.sinks.is_empty() {
                 self.dispatch_wake.notify_one();
@@ -198,7 +238,10 @@ impl App {
     }
 
     /// Starts the sealer and the dispatcher. They stop when `shutdown` turns true.
-    pub fn spawn_workers(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn spawn_workers(
+        self: &Arc<Self>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         let c = self.settings.config();
         let mut tasks = vec![
             tokio::spawn(crate::assemble::run_sealer(
@@ -248,7 +291,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.config().server.listen;
     let grace = settings.config().server.shutdown_grace;
     let app = App::build(settings).await?;
-    app.store.migrate().await.context("migrating the database")?;
+    app.store
+        .migrate()
+        .await
+        .context("migrating the database")?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

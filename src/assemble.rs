@@ -27,14 +27,20 @@ const SEAL_BATCH: i64 = 200;
 ///
 /// # Errors
 /// Database errors.
-pub async fn seal<C: Tx>(c: &mut C, open: ComplaintRow, s: &IntakeSettings, now: DateTime<Utc>) -> Result<()> {
+pub async fn seal<C: Tx>(
+    c: &mut C,
+    open: ComplaintRow,
+    s: &IntakeSettings,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let earlier = dedupe::same_reporter_same_content(c, &open, s.duplicate_window).await?;
     let status = if earlier.is_some() {
         Status::Duplicate.as_str()
     } else {
         open.status.as_str()
     };
-    c.seal_complaint(&open.id, status, earlier.as_deref(), now).await?;
+    c.seal_complaint(&open.id, status, earlier.as_deref(), now)
+        .await?;
     outbox::emit(c, &open.id, EventType::Created, now, &s.sinks).await?;
     Ok(())
 }
@@ -50,7 +56,9 @@ impl Op for SealDue {
 
     async fn run<C: Tx>(&mut self, c: &mut C) -> Result<usize> {
         let now = Utc::now();
-        let due = c.due_open_complaints(now - self.settings.quiet_period, SEAL_BATCH).await?;
+        let due = c
+            .due_open_complaints(now - self.settings.quiet_period, SEAL_BATCH)
+            .await?;
         let mut sealed = 0;
         for id in due {
             // Re-read inside the transaction: a fragment may have joined it.
@@ -81,7 +89,12 @@ pub async fn run_sealer(
             _ = shutdown.changed() => return,
         }
         loop {
-            match store.write(SealDue { settings: settings.clone() }).await {
+            match store
+                .write(SealDue {
+                    settings: settings.clone(),
+                })
+                .await
+            {
                 Ok(n) if n as i64 >= SEAL_BATCH => continue,
                 Ok(n) => {
                     if n > 0 {

@@ -40,7 +40,8 @@ impl Channels {
             match ch.config {
                 ChannelConfig::Sms(sms) => match sms.provider {
                     SmsProvider::Generic => {
-                        let adapter = GenericSms::new(sms.name.clone(), secret, sms.signature_header.clone());
+                        let adapter =
+                            GenericSms::new(sms.name.clone(), secret, sms.signature_header.clone());
                         by_name.insert(
                             sms.name.clone(),
                             Arc::new(ChannelEntry {
@@ -61,7 +62,11 @@ impl Channels {
                 },
             }
         }
-        if errors.is_empty() { Ok(Self { by_name }) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(Self { by_name })
+        } else {
+            Err(errors)
+        }
     }
 
     /// The channel called `name`, when it is of `kind`.
@@ -71,7 +76,10 @@ impl Channels {
 
     /// Whether each channel instance joins chat fragments into one complaint.
     pub fn assemble_flags(&self) -> HashMap<String, bool> {
-        self.by_name.iter().map(|(k, v)| (k.clone(), v.assemble)).collect()
+        self.by_name
+            .iter()
+            .map(|(k, v)| (k.clone(), v.assemble))
+            .collect()
     }
 
     /// Number of channels.

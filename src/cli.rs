@@ -58,7 +58,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(ConfigError::Invalid(errors)) => {
-            eprintln!("configuration has {} problem(s):\n{}", errors.len(), crate::config::report(&errors));
+            eprintln!(
+                "configuration has {} problem(s):\n{}",
+                errors.len(),
+                crate::config::report(&errors)
+            );
             return Ok(2);
         }
         Err(e) => {
@@ -81,13 +85,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::CheckConfig => {
             if let Err(errors) = crate::channels::Channels::build(&settings) {
-                eprintln!("configuration has {} problem(s):\n{}", errors.len(), crate::config::report(&errors));
+                eprintln!(
+                    "configuration has {} problem(s):\n{}",
+                    errors.len(),
+                    crate::config::report(&errors)
+                );
                 return Ok(2);
             }
             let c = settings.config();
             println!(
                 "configuration OK: database {}, {} channel(s), {} sink(s), listening on {}",
-                if c.database.url.starts_with("sqlite:") { "sqlite" } else { "postgres" },
+                if c.database.url.starts_with("sqlite:") {
+                    "sqlite"
+                } else {
+                    "postgres"
+                },
                 c.channels.len(),
                 c.sinks.len(),
                 c.server.listen
@@ -121,7 +133,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 "{} complaint(s) checked, {} changed{}",
                 summary.checked,
                 summary.changed,
-                if dry_run { " (dry run: nothing written)" } else { "" }
+                if dry_run {
+                    " (dry run: nothing written)"
+                } else {
+                    ""
+                }
             );
             Ok(0)
         }
@@ -132,7 +148,9 @@ fn init_logging(settings: &Settings) {
     let log = &settings.config().log;
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log.level.clone()));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if matches!(log.format, crate::config::LogFormat::Json) {
         builder.json().try_init()
     } else {

@@ -23,8 +23,9 @@ pub async fn same_reporter_same_content<C: Tx>(
         .await?
         .ok_or_else(|| StoreError::Op("complaint without reporter".into()))?;
     let since = complaint.received_at - window;
-    Ok(c
-        .same_content(&complaint.content_key, since, &complaint.id, &reporter)
-        .await?
-        .map(|(id, _)| id))
+    Ok(
+        c.same_content(&complaint.content_key, since, &complaint.id, &reporter)
+            .await?
+            .map(|(id, _)| id),
+    )
 }

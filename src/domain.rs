@@ -1106,10 +1106,20 @@ mod tests {
             }
             .expect(raw);
             assert!(general.is_valid(), "{raw}");
-            assert_eq!(fast.as_str(), general.format().mode(phonenumber::Mode::E164).to_string(), "{raw}");
+            assert_eq!(
+                fast.as_str(),
+                general.format().mode(phonenumber::Mode::E164).to_string(),
+                "{raw}"
+            );
         }
         // Landlines, short numbers and other countries take the general path.
-        for raw in ["0215551234", "08123", "+6621234567", "(0812) 34567890", "62 21 555 1234"] {
+        for raw in [
+            "0215551234",
+            "08123",
+            "+6621234567",
+            "(0812) 34567890",
+            "62 21 555 1234",
+        ] {
             assert!(PhoneE164::indonesian_mobile(raw).is_none(), "{raw}");
         }
     }

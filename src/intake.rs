@@ -19,13 +19,15 @@ use chrono::{DateTime, Utc};
 use salur_channels_core::{ChannelKind, InboundMessage, Location};
 
 use crate::assemble;
-use crate::domain::{AttachmentId, ComplaintId, EmailAddress, MessageId, PhoneE164, ReporterId, TrackingCode};
+use crate::domain::{
+    AttachmentId, ComplaintId, EmailAddress, MessageId, PhoneE164, ReporterId, TrackingCode,
+};
 use crate::normalize;
 use crate::queue::outbox;
 use crate::record::{ReporterView, Status};
 use crate::store::{
-    ComplaintRow, InboundRow, NewAttachment, NewComplaint, NewInbound, NewQuarantine, Op, ReporterRow, Result,
-    Store, StoreError, Tx, claim_messages,
+    ComplaintRow, InboundRow, NewAttachment, NewComplaint, NewInbound, NewQuarantine, Op,
+    ReporterRow, Result, Store, StoreError, Tx, claim_messages,
 };
 
 /// How many times a colliding tracking code is regenerated.
@@ -146,7 +148,6 @@ impl Prepared {
             extra: Extra::default(),
         }
     }
-
 }
 
 /// What the intake did with a message.
@@ -188,7 +189,12 @@ impl Op for Ingest {
     }
 }
 
-async fn ingest<C: Tx>(c: &mut C, p: &Prepared, s: &IntakeSettings, now: DateTime<Utc>) -> Result<Outcome> {
+async fn ingest<C: Tx>(
+    c: &mut C,
+    p: &Prepared,
+    s: &IntakeSettings,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
     let claimed = claim_messages(c, std::slice::from_ref(&p.new_inbound()?))
         .await?
         .pop()
@@ -207,7 +213,12 @@ async fn ingest<C: Tx>(c: &mut C, p: &Prepared, s: &IntakeSettings, now: DateTim
 }
 
 /// Joins a stored message to a complaint (everything after the claim).
-async fn process<C: Tx>(c: &mut C, p: &Prepared, s: &IntakeSettings, now: DateTime<Utc>) -> Result<Outcome> {
+async fn process<C: Tx>(
+    c: &mut C,
+    p: &Prepared,
+    s: &IntakeSettings,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
     let m = &p.message;
     let message_id = p.message_id.to_string();
     let reporter = resolve_reporter(c, p, now).await?;
@@ -225,7 +236,14 @@ async fn process<C: Tx>(c: &mut C, p: &Prepared, s: &IntakeSettings, now: DateTi
         let sealed = target.sealed_at.is_some();
         let target = append(c, target, p, &message_id, now).await?;
         if sealed {
-            outbox::emit(c, &target.id, crate::record::EventType::Updated, now, &s.sinks).await?;
+            outbox::emit(
+                c,
+                &target.id,
+                crate::record::EventType::Updated,
+                now,
+                &s.sinks,
+            )
+            .await?;
         }
         return Ok(joined(message_id, &target, false));
     }
@@ -258,17 +276,30 @@ async fn process<C: Tx>(c: &mut C, p: &Prepared, s: &IntakeSettings, now: DateTi
     } else {
         let content_key = normalize::content_key(&p.text);
         let earlier = c
-            .same_content(&content_key, m.received_at - s.duplicate_window, "", &reporter)
+            .same_content(
+                &content_key,
+                m.received_at - s.duplicate_window,
+                "",
+                &reporter,
+            )
             .await?;
         for _ in 0..TRACKING_CODE_TRIES {
-            let new = new_complaint(p, &reporter, None, earlier.as_ref().map(|e| e.0.clone()), now);
+            let new = new_complaint(
+                p,
+                &reporter,
+                None,
+                earlier.as_ref().map(|e| e.0.clone()),
+                now,
+            );
             if c.insert_complaint(&new).await? {
                 finish_new(c, p, &new, &message_id, now).await?;
                 outbox::emit(c, &new.id, crate::record::EventType::Created, now, &s.sinks).await?;
                 return Ok(Outcome {
                     message_id,
                     complaint_id: Some(new.id),
-                    tracking_code: Some(earlier.as_ref().map_or(new.tracking_code, |e| e.1.clone())),
+                    tracking_code: Some(
+                        earlier.as_ref().map_or(new.tracking_code, |e| e.1.clone()),
+                    ),
                     replay: false,
                     created: true,
                     duplicate_of: earlier.map(|e| e.0),
@@ -276,7 +307,9 @@ async fn process<C: Tx>(c: &mut C, p: &Prepared, s: &IntakeSettings, now: DateTi
             }
         }
     }
-    Err(StoreError::Op("could not allocate a unique tracking code".into()))
+    Err(StoreError::Op(
+        "could not allocate a unique tracking code".into(),
+    ))
 }
 
 fn joined(message_id: String, c: &ComplaintRow, replay: bool) -> Outcome {
@@ -311,13 +344,14 @@ impl Op for ProcessPending {
         let now = Utc::now();
         let n = rows.len();
         for row in rows {
-            let prepared = match prepared_from_row(&row, &self.assemble, &self.settings.default_region) {
-                Ok(p) => p,
-                Err(error) => {
-                    quarantine(c, &row, &error, now).await?;
-                    continue;
-                }
-            };
+            let prepared =
+                match prepared_from_row(&row, &self.assemble, &self.settings.default_region) {
+                    Ok(p) => p,
+                    Err(error) => {
+                        quarantine(c, &row, &error, now).await?;
+                        continue;
+                    }
+                };
             match process(c, &prepared, &self.settings, now).await {
                 Ok(_) => {}
                 // The op's own refusal (not a database error): keep the
@@ -335,8 +369,8 @@ fn prepared_from_row(
     assemble: &HashMap<String, bool>,
     region: &str,
 ) -> std::result::Result<Prepared, String> {
-    let mut message: InboundMessage =
-        serde_json::from_value(row.message.0.clone()).map_err(|e| format!("stored message unreadable: {e}"))?;
+    let mut message: InboundMessage = serde_json::from_value(row.message.0.clone())
+        .map_err(|e| format!("stored message unreadable: {e}"))?;
     message.raw = bytes::Bytes::from(row.raw_payload.clone());
     message.raw_content_type = row.raw_content_type.clone();
     let assemble = assemble.get(&row.channel_name).copied().unwrap_or(false);
@@ -345,7 +379,12 @@ fn prepared_from_row(
     Ok(p)
 }
 
-async fn quarantine<C: Tx>(c: &mut C, row: &InboundRow, error: &str, now: DateTime<Utc>) -> Result<()> {
+async fn quarantine<C: Tx>(
+    c: &mut C,
+    row: &InboundRow,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     tracing::warn!(message = %row.id, channel = %row.channel_name, %error, "message quarantined");
     c.set_inbound_failed(&row.id, error, now).await?;
     c.insert_quarantine(&NewQuarantine {
@@ -410,7 +449,11 @@ pub async fn run_processor(
 
 /// Finds the reporter behind an identity, or links the identity to a
 /// reporter with the same phone or email, or creates one.
-async fn resolve_reporter<C: Tx>(c: &mut C, p: &Prepared, now: DateTime<Utc>) -> Result<ReporterRow> {
+async fn resolve_reporter<C: Tx>(
+    c: &mut C,
+    p: &Prepared,
+    now: DateTime<Utc>,
+) -> Result<ReporterRow> {
     let wanted = ReporterRow {
         id: String::new(),
         name: p.name.clone(),
@@ -432,11 +475,20 @@ async fn resolve_reporter<C: Tx>(c: &mut C, p: &Prepared, now: DateTime<Utc>) ->
             Some(id) => (id, false),
             None => {
                 let id = ReporterId::new().to_string();
-                c.insert_reporter(&ReporterRow { id: id.clone(), ..wanted.clone() }, now).await?;
+                c.insert_reporter(
+                    &ReporterRow {
+                        id: id.clone(),
+                        ..wanted.clone()
+                    },
+                    now,
+                )
+                .await?;
                 (id, true)
             }
         };
-        if c.insert_identity(&p.handle, &id, p.message.channel.as_str(), now).await? {
+        if c.insert_identity(&p.handle, &id, p.message.channel.as_str(), now)
+            .await?
+        {
             existing = Some(id);
         } else {
             // Another writer linked this handle first: use its reporter, and
@@ -448,7 +500,14 @@ async fn resolve_reporter<C: Tx>(c: &mut C, p: &Prepared, now: DateTime<Utc>) ->
         }
     }
     let id = existing.ok_or_else(|| StoreError::Op("identity without reporter".into()))?;
-    c.enrich_reporter(&ReporterRow { id: id.clone(), ..wanted }, now).await?;
+    c.enrich_reporter(
+        &ReporterRow {
+            id: id.clone(),
+            ..wanted
+        },
+        now,
+    )
+    .await?;
     c.reporter(&id)
         .await?
         .ok_or_else(|| StoreError::Op("reporter vanished".into()))
@@ -466,10 +525,19 @@ fn new_complaint(
     NewComplaint {
         id: ComplaintId::new().to_string(),
         tracking_code: TrackingCode::generate().to_string(),
-        status: if duplicate_of.is_some() { Status::Duplicate } else { Status::New }
+        status: if duplicate_of.is_some() {
+            Status::Duplicate
+        } else {
+            Status::New
+        }
+        .as_str()
+        .to_owned(),
+        classification: p
+            .extra
+            .classification
+            .unwrap_or_default()
             .as_str()
             .to_owned(),
-        classification: p.extra.classification.unwrap_or_default().as_str().to_owned(),
         title: p
             .extra
             .title

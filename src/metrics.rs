@@ -71,19 +71,43 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("salur");
         let intake = Family::<IntakeLabels, Counter>::default();
-        registry.register("intake_messages", "Inbound messages by channel and result", intake.clone());
+        registry.register(
+            "intake_messages",
+            "Inbound messages by channel and result",
+            intake.clone(),
+        );
         let duplicates = Family::<TierLabels, Counter>::default();
-        registry.register("duplicates", "Duplicates found, by tier", duplicates.clone());
+        registry.register(
+            "duplicates",
+            "Duplicates found, by tier",
+            duplicates.clone(),
+        );
         let deliveries = Family::<DeliveryLabels, Counter>::default();
-        registry.register("deliveries", "Outbox delivery attempts by sink and result", deliveries.clone());
+        registry.register(
+            "deliveries",
+            "Outbox delivery attempts by sink and result",
+            deliveries.clone(),
+        );
         let failures = Family::<StageLabels, Counter>::default();
         registry.register("failures", "Failures by stage", failures.clone());
         let intake_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
-        registry.register("intake_duration_seconds", "Webhook handling time", intake_seconds.clone());
+        registry.register(
+            "intake_duration_seconds",
+            "Webhook handling time",
+            intake_seconds.clone(),
+        );
         let outbox_pending = Gauge::default();
-        registry.register("outbox_pending", "Deliveries waiting to be sent", outbox_pending.clone());
+        registry.register(
+            "outbox_pending",
+            "Deliveries waiting to be sent",
+            outbox_pending.clone(),
+        );
         let outbox_dead = Gauge::default();
-        registry.register("outbox_dead", "Deliveries given up after the last retry", outbox_dead.clone());
+        registry.register(
+            "outbox_dead",
+            "Deliveries given up after the last retry",
+            outbox_dead.clone(),
+        );
         let outbox_lag_seconds = Gauge::default();
         registry.register(
             "outbox_lag_seconds",

@@ -118,7 +118,9 @@ pub async fn run(app: &App, id: Option<String>, dry_run: bool) -> Result<Summary
             Some(_) => break,
             None => app.store.read(Page(after.clone())).await?,
         };
-        let Some(last) = ids.last().cloned() else { break };
+        let Some(last) = ids.last().cloned() else {
+            break;
+        };
         for cid in ids {
             summary.checked += 1;
             let rows = app.store.read(Messages(cid.clone())).await?;

@@ -53,8 +53,15 @@ impl Op for Claim {
 /// What happened to one delivery attempt.
 enum Attempt {
     Delivered,
-    Retry { attempts: i32, at: chrono::DateTime<Utc>, error: String },
-    Dead { attempts: i32, error: String },
+    Retry {
+        attempts: i32,
+        at: chrono::DateTime<Utc>,
+        error: String,
+    },
+    Dead {
+        attempts: i32,
+        error: String,
+    },
 }
 
 struct Record(Vec<(String, Attempt)>);
@@ -67,8 +74,14 @@ impl Op for Record {
         for (id, attempt) in &self.0 {
             match attempt {
                 Attempt::Delivered => c.delivery_done(id, now).await?,
-                Attempt::Retry { attempts, at, error } => c.delivery_failed(id, *attempts, Some(*at), error).await?,
-                Attempt::Dead { attempts, error } => c.delivery_failed(id, *attempts, None, error).await?,
+                Attempt::Retry {
+                    attempts,
+                    at,
+                    error,
+                } => c.delivery_failed(id, *attempts, Some(*at), error).await?,
+                Attempt::Dead { attempts, error } => {
+                    c.delivery_failed(id, *attempts, None, error).await?
+                }
             }
         }
         Ok(())
@@ -117,7 +130,10 @@ impl Dispatcher {
         wake: Arc<Notify>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let sinks = sinks.into_iter().map(|s| (s.name().to_owned(), s)).collect();
+        let sinks = sinks
+            .into_iter()
+            .map(|s| (s.name().to_owned(), s))
+            .collect();
         Self {
             store,
             sinks,
@@ -181,7 +197,10 @@ impl Dispatcher {
     async fn send(&self, d: ClaimedDelivery) -> (String, Attempt) {
         let attempts = d.attempts.saturating_add(1);
         let outcome = match self.sinks.get(&d.sink) {
-            None => Err(SinkError::Transient(format!("sink `{}` is not configured", d.sink))),
+            None => Err(SinkError::Transient(format!(
+                "sink `{}` is not configured",
+                d.sink
+            ))),
             Some(sink) => {
                 let event = OutboundEvent {
                     id: d.event_id.clone(),
@@ -206,7 +225,8 @@ impl Dispatcher {
                     (SinkError::Transient(error), Some(delay)) => {
                         self.metrics.delivery(&d.sink, "retry");
                         tracing::info!(sink = %d.sink, event = %d.event_id, attempts, %error, "delivery failed; will retry");
-                        let delay = chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::hours(1));
+                        let delay = chrono::Duration::from_std(*delay)
+                            .unwrap_or(chrono::Duration::hours(1));
                         Attempt::Retry {
                             attempts,
                             at: Utc::now() + delay,

@@ -28,7 +28,13 @@ pub struct NatsSink {
 pub fn subject_token(s: &str) -> String {
     let t: String = s
         .chars()
-        .map(|c| if c == '.' || c == '*' || c == '>' || c.is_whitespace() { '_' } else { c })
+        .map(|c| {
+            if c == '.' || c == '*' || c == '>' || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     if t.is_empty() { "_".into() } else { t }
 }
@@ -51,7 +57,9 @@ impl NatsSink {
             .connection_timeout(Duration::from_secs(5));
         // `credentials` is `user:password`, or else a token.
         match credentials.map(|c| c.split_once(':')) {
-            Some(Some((user, pass))) => opts = opts.user_and_password(user.to_owned(), pass.to_owned()),
+            Some(Some((user, pass))) => {
+                opts = opts.user_and_password(user.to_owned(), pass.to_owned())
+            }
             Some(None) => opts = opts.token(credentials.unwrap_or_default().to_owned()),
             None => {}
         }
@@ -85,13 +93,17 @@ impl NatsSink {
             .map_err(|e| SinkError::Transient(format!("creating stream {}: {e}", self.stream)))
     }
 
-    /// The subject an event is published on.
+    /// The subject an event is published on. The event type is one of ours
+    /// (`complaint.created`, …) and keeps its dot, as the contract says.
     pub fn subject(&self, event: &OutboundEvent) -> String {
         format!(
             "{}.{}.{}",
             self.prefix,
-            event.agency.as_deref().map_or_else(|| "_unrouted".to_owned(), subject_token),
-            subject_token(&event.event_type)
+            event
+                .agency
+                .as_deref()
+                .map_or_else(|| "_unrouted".to_owned(), subject_token),
+            event.event_type
         )
     }
 
@@ -141,7 +153,10 @@ impl Sink for NatsSink {
 
     fn ready(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
-            matches!(self.client.connection_state(), async_nats::connection::State::Connected)
+            matches!(
+                self.client.connection_state(),
+                async_nats::connection::State::Connected
+            )
         })
     }
 }

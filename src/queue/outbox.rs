@@ -41,10 +41,17 @@ pub async fn emit<C: Tx>(
         complaint,
     };
     let payload = serde_json::to_string(&event).map_err(|e| StoreError::Op(e.to_string()))?;
-    c.insert_event(&event.id, event_type.as_str(), complaint_id, agency.as_deref(), now, &payload)
-        .await?;
+    c.insert_event(
+        &event.id,
+        event_type.as_str(),
+        complaint_id,
+        agency.as_deref(),
+        now,
+        &payload,
+    )
+    .await?;
     for sink in sinks {
-        c.insert_delivery(&DeliveryId::new().to_string(), &event.id, sink, now)
+        c.insert_delivery(DeliveryId::new().as_str(), &event.id, sink, now)
             .await?;
     }
     Ok(event.id)

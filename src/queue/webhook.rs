@@ -28,7 +28,8 @@ pub struct WebhookSink {
 /// The signing key of a Standard Webhooks secret.
 pub fn secret_key(secret: &str) -> Vec<u8> {
     let body = secret.strip_prefix("whsec_").unwrap_or(secret);
-    B64.decode(body).unwrap_or_else(|_| body.as_bytes().to_vec())
+    B64.decode(body)
+        .unwrap_or_else(|_| body.as_bytes().to_vec())
 }
 
 /// `v1,<signature>` for one delivery.
@@ -37,7 +38,8 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 fn mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     m.update(id.as_bytes());
     m.update(b".");
     m.update(timestamp.to_string().as_bytes());
@@ -65,7 +67,12 @@ pub enum VerifyError {
 /// # Errors
 /// [`VerifyError`] when a header is missing, the timestamp is outside
 /// `tolerance`, or no `v1` signature matches.
-pub fn verify(secret: &str, headers: &HeaderMap, body: &[u8], tolerance: Duration) -> Result<(), VerifyError> {
+pub fn verify(
+    secret: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    tolerance: Duration,
+) -> Result<(), VerifyError> {
     let get = |name: &'static str| {
         headers
             .get(name)
@@ -86,7 +93,11 @@ pub fn verify(secret: &str, headers: &HeaderMap, body: &[u8], tolerance: Duratio
         .filter_map(|s| s.strip_prefix("v1,"))
         .filter_map(|s| B64.decode(s).ok())
         .any(|given| given.len() == expected.len() && bool::from(given.ct_eq(&expected)));
-    if ok { Ok(()) } else { Err(VerifyError::Mismatch) }
+    if ok {
+        Ok(())
+    } else {
+        Err(VerifyError::Mismatch)
+    }
 }
 
 impl WebhookSink {
@@ -94,7 +105,12 @@ impl WebhookSink {
     ///
     /// # Errors
     /// [`SinkError::Permanent`] when the HTTP client cannot be built.
-    pub fn new(name: String, url: String, secret: &str, timeout: Duration) -> Result<Self, SinkError> {
+    pub fn new(
+        name: String,
+        url: String,
+        secret: &str,
+        timeout: Duration,
+    ) -> Result<Self, SinkError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .user_agent(concat!("salur/", env!("CARGO_PKG_VERSION")))
@@ -123,7 +139,10 @@ impl Sink for WebhookSink {
                 .header(CONTENT_TYPE, "application/json")
                 .header("webhook-id", &event.id)
                 .header("webhook-timestamp", ts.to_string())
-                .header("webhook-signature", sign(&self.key, &event.id, ts, &event.body))
+                .header(
+                    "webhook-signature",
+                    sign(&self.key, &event.id, ts, &event.body),
+                )
                 .body(event.body.clone())
                 .send()
                 .await
@@ -166,14 +185,34 @@ mod tests {
         h.insert("webhook-timestamp", ts.to_string().parse().expect("header"));
         h.insert(
             "webhook-signature",
-            format!("v1,bm9wZQ== {}", sign(&secret_key(secret), "evt_1", ts, b"body")).parse().expect("header"),
+            format!(
+                "v1,bm9wZQ== {}",
+                sign(&secret_key(secret), "evt_1", ts, b"body")
+            )
+            .parse()
+            .expect("header"),
         );
         assert_eq!(verify(secret, &h, b"body", Duration::from_secs(60)), Ok(()));
-        assert_eq!(verify(secret, &h, b"body!", Duration::from_secs(60)), Err(VerifyError::Mismatch));
-        assert_eq!(verify("whsec_b3RoZXI=", &h, b"body", Duration::from_secs(60)), Err(VerifyError::Mismatch));
-        h.insert("webhook-timestamp", (ts - 600).to_string().parse().expect("header"));
-        assert_eq!(verify(secret, &h, b"body", Duration::from_secs(60)), Err(VerifyError::Stale));
+        assert_eq!(
+            verify(secret, &h, b"body!", Duration::from_secs(60)),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            verify("whsec_b3RoZXI=", &h, b"body", Duration::from_secs(60)),
+            Err(VerifyError::Mismatch)
+        );
+        h.insert(
+            "webhook-timestamp",
+            (ts - 600).to_string().parse().expect("header"),
+        );
+        assert_eq!(
+            verify(secret, &h, b"body", Duration::from_secs(60)),
+            Err(VerifyError::Stale)
+        );
         h.remove("webhook-id");
-        assert_eq!(verify(secret, &h, b"body", Duration::from_secs(60)), Err(VerifyError::Missing("webhook-id")));
+        assert_eq!(
+            verify(secret, &h, b"body", Duration::from_secs(60)),
+            Err(VerifyError::Missing("webhook-id"))
+        );
     }
 }

@@ -88,7 +88,10 @@ pub async fn claim_messages<C: Tx>(c: &mut C, rows: &[NewInbound]) -> Result<Vec
     let mut known = std::collections::HashMap::new();
     for chunk in replayed.chunks(1000) {
         for info in c.replay_info(chunk).await? {
-            known.insert((info.channel_name.clone(), info.provider_message_id.clone()), info);
+            known.insert(
+                (info.channel_name.clone(), info.provider_message_id.clone()),
+                info,
+            );
         }
     }
     let mut out = Vec::with_capacity(rows.len());

@@ -70,7 +70,7 @@ impl<O: Op> Job for OpJob<O> {
 }
 
 enum Msg {
-    Claim(NewInbound, oneshot::Sender<Result<Claimed>>),
+    Claim(Box<NewInbound>, oneshot::Sender<Result<Claimed>>),
     Job(Box<dyn Job>),
     Close(oneshot::Sender<()>),
 }
@@ -78,7 +78,7 @@ enum Msg {
 /// What the writer collected for one transaction.
 #[derive(Default)]
 struct Batch {
-    claims: Vec<(NewInbound, oneshot::Sender<Result<Claimed>>)>,
+    claims: Vec<(Box<NewInbound>, oneshot::Sender<Result<Claimed>>)>,
     jobs: Vec<Box<dyn Job>>,
 }
 
@@ -195,7 +195,7 @@ impl SqliteStore {
         let (reply, rx) = oneshot::channel();
         self.inner
             .queue
-            .send(Msg::Claim(row, reply))
+            .send(Msg::Claim(Box::new(row), reply))
             .await
             .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
@@ -225,7 +225,8 @@ impl SqliteStore {
 
 async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, max: usize) {
     let mut closing: Option<oneshot::Sender<()>> = None;
-    let mut background: std::collections::VecDeque<Box<dyn Job>> = std::collections::VecDeque::new();
+    let mut background: std::collections::VecDeque<Box<dyn Job>> =
+        std::collections::VecDeque::new();
     let mut last_background = std::time::Instant::now();
     loop {
         let mut batch = Batch::default();
@@ -339,7 +340,8 @@ async fn claim_batch(conn: &mut SqliteConnection, rows: &[NewInbound]) -> Result
     let mut out = Vec::with_capacity(rows.len());
     for (row, key) in rows.iter().zip(&keys) {
         let owner = first.get(key).copied();
-        let ours = owner == Some(row.id.as_str()) && landed.as_ref().is_none_or(|l| l.contains(&row.id));
+        let ours =
+            owner == Some(row.id.as_str()) && landed.as_ref().is_none_or(|l| l.contains(&row.id));
         if ours {
             out.push(Claimed {
                 message_id: row.id.clone(),
@@ -374,7 +376,11 @@ async fn claim_batch(conn: &mut SqliteConnection, rows: &[NewInbound]) -> Result
 }
 
 async fn run_batch(conn: &mut SqliteConnection, mut batch: Batch) {
-    let (rows, replies): (Vec<NewInbound>, Vec<_>) = batch.claims.into_iter().unzip();
+    let (rows, replies): (Vec<NewInbound>, Vec<_>) = batch
+        .claims
+        .into_iter()
+        .map(|(row, reply)| (*row, reply))
+        .unzip();
     if !rows.is_empty() {
         match claim_batch(conn, &rows).await {
             Ok(claimed) => {
@@ -386,7 +392,9 @@ async fn run_batch(conn: &mut SqliteConnection, mut batch: Batch) {
                 let msg = e.to_string();
                 tracing::warn!(error = %msg, size = rows.len(), "storing messages failed");
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Op(format!("storing the message failed: {msg}"))));
+                    let _ = reply.send(Err(StoreError::Op(format!(
+                        "storing the message failed: {msg}"
+                    ))));
                 }
             }
         }

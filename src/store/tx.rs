@@ -22,16 +22,28 @@ pub trait Tx: Send {
     /// Claims many inbound messages in one statement. Returns the ids of the
     /// rows inserted; a row whose (channel instance, provider id) was
     /// already stored, or repeats an earlier row of `rows`, is left out.
-    fn claim_many(&mut self, rows: &[NewInbound]) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
+    fn claim_many(
+        &mut self,
+        rows: &[NewInbound],
+    ) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
     /// Inserts inbound messages, skipping any whose (channel instance,
     /// provider id) exists; returns how many were inserted.
-    fn insert_inbound_many(&mut self, rows: &[&NewInbound]) -> impl Future<Output = SqlResult<u64>> + Send;
+    fn insert_inbound_many(
+        &mut self,
+        rows: &[&NewInbound],
+    ) -> impl Future<Output = SqlResult<u64>> + Send;
     /// Which of these message ids are stored.
-    fn stored_message_ids(&mut self, ids: &[&str]) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
+    fn stored_message_ids(
+        &mut self,
+        ids: &[&str],
+    ) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
     /// Claims stored messages not yet processed, oldest first. On
     /// PostgreSQL the rows stay locked (`SKIP LOCKED`) until the transaction
     /// ends, so several processors share the work.
-    fn pending_inbound(&mut self, limit: i64) -> impl Future<Output = SqlResult<Vec<InboundRow>>> + Send;
+    fn pending_inbound(
+        &mut self,
+        limit: i64,
+    ) -> impl Future<Output = SqlResult<Vec<InboundRow>>> + Send;
     /// Marks a message processed with an error, so it does not block the
     /// queue; `salur reprocess` can take it up again.
     fn set_inbound_failed(
@@ -48,7 +60,10 @@ pub trait Tx: Send {
         keys: &[(&str, &str)],
     ) -> impl Future<Output = SqlResult<Vec<ReplayInfo>>> + Send;
     /// One inbound message, without its payload.
-    fn inbound_view(&mut self, id: &str) -> impl Future<Output = SqlResult<Option<InboundView>>> + Send;
+    fn inbound_view(
+        &mut self,
+        id: &str,
+    ) -> impl Future<Output = SqlResult<Option<InboundView>>> + Send;
     /// The stored message id and complaint for a provider id.
     fn find_inbound(
         &mut self,
@@ -181,7 +196,10 @@ pub trait Tx: Send {
     fn count_complaints(&mut self) -> impl Future<Output = SqlResult<i64>> + Send;
     /// Every provider message id stored for a channel instance (for crash
     /// tests and the benchmark's loss check).
-    fn provider_ids(&mut self, channel_name: &str) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
+    fn provider_ids(
+        &mut self,
+        channel_name: &str,
+    ) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
     /// Counts the rows of one of the intake tables (for tests, the benchmark
     /// and operators). Unknown table names count as zero.
     fn count_rows(&mut self, table: &'static str) -> impl Future<Output = SqlResult<i64>> + Send;

@@ -48,7 +48,9 @@ impl FromRequestParts<Arc<App>> for Authenticated {
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or_else(|| ApiError::Unauthorized("missing `Authorization: Bearer <token>`".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized("missing `Authorization: Bearer <token>`".into())
+            })?;
         // Compare against every token so timing does not reveal which matched.
         let mut ok = subtle::Choice::from(0);
         for t in tokens {
@@ -107,7 +109,9 @@ fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(PAGE_DEFAULT),
         Some(n) if (1..=PAGE_MAX).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::BadRequest(format!("`limit` must be 1 to {PAGE_MAX}"))),
+        Some(_) => Err(ApiError::BadRequest(format!(
+            "`limit` must be 1 to {PAGE_MAX}"
+        ))),
     }
 }
 
@@ -147,7 +151,9 @@ pub async fn list_complaints(
             limit,
         }))
         .await?;
-    let next_cursor = (items.len() as i64 == limit).then(|| items.last().map(|c| c.id.clone())).flatten();
+    let next_cursor = (items.len() as i64 == limit)
+        .then(|| items.last().map(|c| c.id.clone()))
+        .flatten();
     Ok(Json(Page { items, next_cursor }))
 }
 
@@ -176,7 +182,9 @@ pub async fn get_complaint(
     Path(id): Path<String>,
 ) -> Result<Json<Complaint>, ApiError> {
     let key = if id.starts_with("cmp_") {
-        ComplaintId::parse(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?.to_string()
+        ComplaintId::parse(&id)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?
+            .to_string()
     } else {
         TrackingCode::parse(&id)
             .map_err(|_| ApiError::NotFound(format!("no complaint `{id}`")))?
@@ -242,7 +250,11 @@ pub async fn create_complaint(
     let channel = match req.channel.as_deref() {
         None | Some("manual") => ChannelKind::Manual,
         Some("web") => ChannelKind::Web,
-        Some(other) => return Err(ApiError::Unprocessable(format!("`channel` must be `manual` or `web`, not `{other}`"))),
+        Some(other) => {
+            return Err(ApiError::Unprocessable(format!(
+                "`channel` must be `manual` or `web`, not `{other}`"
+            )));
+        }
     };
     if let Some(l) = &req.location {
         Location::new(l.lat, l.lon, None).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
@@ -254,7 +266,9 @@ pub async fn create_complaint(
         .or(req.external_id.clone())
         .filter(|k| !k.trim().is_empty());
     if key.as_ref().is_some_and(|k| k.len() > 200) {
-        return Err(ApiError::Unprocessable("idempotency key longer than 200 bytes".into()));
+        return Err(ApiError::Unprocessable(
+            "idempotency key longer than 200 bytes".into(),
+        ));
     }
     let key = key.unwrap_or_else(|| ulid::Ulid::new().to_string());
     let handle = match (&req.reporter.phone, &req.reporter.email) {
@@ -283,10 +297,14 @@ pub async fn create_complaint(
     };
     let mut prepared = Prepared::new(message, false, &app.intake.default_region);
     if req.reporter.phone.is_some() && prepared.phone.is_none() {
-        return Err(ApiError::Unprocessable("`reporter.phone` is not a valid phone number".into()));
+        return Err(ApiError::Unprocessable(
+            "`reporter.phone` is not a valid phone number".into(),
+        ));
     }
     if req.reporter.email.is_some() && prepared.email.is_none() {
-        return Err(ApiError::Unprocessable("`reporter.email` is not a valid email address".into()));
+        return Err(ApiError::Unprocessable(
+            "`reporter.email` is not a valid email address".into(),
+        ));
     }
     if let Some(p) = &prepared.phone {
         prepared.handle = format!("{}:{}", channel.as_str(), p.as_str());
@@ -302,8 +320,16 @@ pub async fn create_complaint(
     };
     let outcome = app.ingest_prepared(prepared).await?;
     let id = outcome.complaint_id.ok_or(ApiError::Internal)?;
-    let complaint = app.store.read(GetComplaint(id)).await?.ok_or(ApiError::Internal)?;
-    let status = if outcome.replay { StatusCode::OK } else { StatusCode::CREATED };
+    let complaint = app
+        .store
+        .read(GetComplaint(id))
+        .await?
+        .ok_or(ApiError::Internal)?;
+    let status = if outcome.replay {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((status, Json(complaint)).into_response())
 }
 
@@ -322,7 +348,10 @@ impl Op for ListDeliveries {
     type Output = Vec<DeliveryRow>;
 
     async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<Vec<DeliveryRow>> {
-        Ok(c.list_deliveries(self.0.state.as_deref(), self.0.cursor.as_deref(), self.1).await?)
+        Ok(
+            c.list_deliveries(self.0.state.as_deref(), self.0.cursor.as_deref(), self.1)
+                .await?,
+        )
     }
 }
 
@@ -337,11 +366,15 @@ pub async fn list_deliveries(
     if let Some(s) = &q.state
         && !["pending", "delivered", "dead"].contains(&s.as_str())
     {
-        return Err(ApiError::BadRequest("`state` must be pending, delivered or dead".into()));
+        return Err(ApiError::BadRequest(
+            "`state` must be pending, delivered or dead".into(),
+        ));
     }
     let limit = page_limit(q.limit)?;
     let items = app.store.read(ListDeliveries(q, limit)).await?;
-    let next_cursor = (items.len() as i64 == limit).then(|| items.last().map(|d| d.id.clone())).flatten();
+    let next_cursor = (items.len() as i64 == limit)
+        .then(|| items.last().map(|d| d.id.clone()))
+        .flatten();
     Ok(Json(Page { items, next_cursor }))
 }
 

@@ -50,12 +50,16 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
-        let mut response = (status, Json(json!({ "error": { "code": code, "message": self.to_string() } })))
+        let mut response = (
+            status,
+            Json(json!({ "error": { "code": code, "message": self.to_string() } })),
+        )
             .into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
         }
         response
     }
@@ -65,7 +69,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage error");
         match e {
-            StoreError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+            StoreError::Sql(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
+            )
             | StoreError::WriterGone => Self::Unavailable,
             _ => Self::Internal,
         }
@@ -77,6 +83,9 @@ pub fn body_error(e: axum::extract::rejection::BytesRejection, limit: usize) -> 
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::TooLarge(limit)
     } else {
-        ApiError::BadRequest(format!("could not read the request body: {}", e.body_text()))
+        ApiError::BadRequest(format!(
+            "could not read the request body: {}",
+            e.body_text()
+        ))
     }
 }

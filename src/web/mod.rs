@@ -28,8 +28,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/webhooks/sms/{name}", get(webhooks::sms).post(webhooks::sms))
-        .route("/api/v1/complaints", get(api::list_complaints).post(api::create_complaint))
+        .route(
+            "/webhooks/sms/{name}",
+            get(webhooks::sms).post(webhooks::sms),
+        )
+        .route(
+            "/api/v1/complaints",
+            get(api::list_complaints).post(api::create_complaint),
+        )
         .route("/api/v1/complaints/{id}", get(api::get_complaint))
         .route("/api/v1/messages/{id}", get(api::get_message))
         .route("/api/v1/deliveries", get(api::list_deliveries))
@@ -50,11 +56,20 @@ async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
     let mut sinks = serde_json::Map::new();
     let mut all = database;
     for s in &app.sinks {
-        let ok = tokio::time::timeout(READY_TIMEOUT, s.ready()).await.unwrap_or(false);
+        let ok = tokio::time::timeout(READY_TIMEOUT, s.ready())
+            .await
+            .unwrap_or(false);
         all &= ok;
-        sinks.insert(s.name().to_owned(), json!(if ok { "ok" } else { "unreachable" }));
+        sinks.insert(
+            s.name().to_owned(),
+            json!(if ok { "ok" } else { "unreachable" }),
+        );
     }
-    let status = if all { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if all {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": if all { "ready" } else { "not_ready" },
         "database": if database { "ok" } else { "unreachable" },
@@ -86,7 +101,10 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
         Err(e) => tracing::warn!(error = %e, "outbox stats unavailable for metrics"),
     }
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         app.metrics.render(),
     )
 }

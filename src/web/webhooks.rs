@@ -39,7 +39,9 @@ async fn push(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let Some(channel) = app.channels.get(kind, &name).cloned() else {
-        return Err(ApiError::NotFound(format!("no {kind} channel named `{name}`")));
+        return Err(ApiError::NotFound(format!(
+            "no {kind} channel named `{name}`"
+        )));
     };
     let body = body.map_err(|e| {
         app.metrics.intake(&name, "invalid");
@@ -69,10 +71,13 @@ async fn push(
     })?;
     let mut receipts = Vec::with_capacity(messages.len());
     for message in messages {
-        let outcome = app.ingest(message, channel.assemble).await.inspect_err(|_| {
-            app.metrics.intake(&name, "error");
-            app.metrics.failure("intake");
-        })?;
+        let outcome = app
+            .ingest(message, channel.assemble)
+            .await
+            .inspect_err(|_| {
+                app.metrics.intake(&name, "error");
+                app.metrics.failure("intake");
+            })?;
         receipts.push(IntakeReceipt {
             message_id: outcome.message_id,
             complaint_id: outcome.complaint_id,
@@ -81,7 +86,15 @@ async fn push(
         });
     }
     let answer = channel.push.answer(&receipts);
-    app.metrics.intake_seconds.observe(started.elapsed().as_secs_f64());
-    let status = axum::http::StatusCode::from_u16(answer.status).unwrap_or(axum::http::StatusCode::OK);
-    Ok((status, [(header::CONTENT_TYPE, answer.content_type)], answer.body).into_response())
+    app.metrics
+        .intake_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let status =
+        axum::http::StatusCode::from_u16(answer.status).unwrap_or(axum::http::StatusCode::OK);
+    Ok((
+        status,
+        [(header::CONTENT_TYPE, answer.content_type)],
+        answer.body,
+    )
+        .into_response())
 }

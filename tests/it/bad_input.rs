@@ -7,7 +7,12 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::support::{Backend, Counts, TestApp, sign, sms_body};
 
-async fn refused(app: &TestApp, path: &str, signature: Option<&str>, body: String) -> (u16, String) {
+async fn refused(
+    app: &TestApp,
+    path: &str,
+    signature: Option<&str>,
+    body: String,
+) -> (u16, String) {
     let mut req = app
         .http
         .post(format!("{}{path}", app.base))
@@ -19,31 +24,107 @@ async fn refused(app: &TestApp, path: &str, signature: Option<&str>, body: Strin
     let r = req.send().await.unwrap();
     let status = r.status().as_u16();
     let body: Value = r.json().await.unwrap_or_default();
-    (status, body["error"]["message"].as_str().unwrap_or_default().to_owned())
+    (
+        status,
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
 }
 
 async fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
-    let Some((app, db)) = TestApp::on(backend, "", "").await else { return };
+    let Some((app, db)) = TestApp::on(backend, "", "").await else {
+        return;
+    };
     let good = sms_body("x1", "081234567890", "Jembatan putus");
     let path = "/webhooks/sms/sms-utama";
 
     let cases: Vec<(&str, Option<String>, String, u16, &str)> = vec![
-        ("wrong signature", Some(sign("other body")), good.clone(), 401, "invalid signature"),
-        ("signature by another key", Some(format!("sha256={}", salur_channel_sms::signature::hmac_sha256_hex(b"nope", good.as_bytes()))), good.clone(), 401, "invalid signature"),
+        (
+            "wrong signature",
+            Some(sign("other body")),
+            good.clone(),
+            401,
+            "invalid signature",
+        ),
+        (
+            "signature by another key",
+            Some(format!(
+                "sha256={}",
+                salur_channel_sms::signature::hmac_sha256_hex(b"nope", good.as_bytes())
+            )),
+            good.clone(),
+            401,
+            "invalid signature",
+        ),
         ("no signature", None, good.clone(), 401, "missing signature"),
-        ("garbage signature", Some("sha256=zzzz".into()), good.clone(), 401, "invalid signature"),
-        ("malformed JSON", Some(sign("{\"id\": \"x1\", ")), "{\"id\": \"x1\", ".into(), 400, "malformed payload"),
-        ("not an object", Some(sign("[1,2]")), "[1,2]".into(), 400, "malformed payload"),
-        ("empty body", Some(sign("")), String::new(), 400, "empty body"),
-        ("missing text", Some(sign(r#"{"id":"x2","from":"0812"}"#)), r#"{"id":"x2","from":"0812"}"#.into(), 422, "missing field `text`"),
-        ("missing id", Some(sign(r#"{"from":"0812","text":"a"}"#)), r#"{"from":"0812","text":"a"}"#.into(), 422, "missing field `id`"),
-        ("missing from", Some(sign(r#"{"id":"x3","text":"a"}"#)), r#"{"id":"x3","text":"a"}"#.into(), 422, "missing field `from`"),
-        ("bad time", Some(sign(r#"{"id":"x4","from":"0812","text":"a","received_at":"kemarin"}"#)), r#"{"id":"x4","from":"0812","text":"a","received_at":"kemarin"}"#.into(), 422, "received_at"),
+        (
+            "garbage signature",
+            Some("sha256=zzzz".into()),
+            good.clone(),
+            401,
+            "invalid signature",
+        ),
+        (
+            "malformed JSON",
+            Some(sign("{\"id\": \"x1\", ")),
+            "{\"id\": \"x1\", ".into(),
+            400,
+            "malformed payload",
+        ),
+        (
+            "not an object",
+            Some(sign("[1,2]")),
+            "[1,2]".into(),
+            400,
+            "malformed payload",
+        ),
+        (
+            "empty body",
+            Some(sign("")),
+            String::new(),
+            400,
+            "empty body",
+        ),
+        (
+            "missing text",
+            Some(sign(r#"{"id":"x2","from":"0812"}"#)),
+            r#"{"id":"x2","from":"0812"}"#.into(),
+            422,
+            "missing field `text`",
+        ),
+        (
+            "missing id",
+            Some(sign(r#"{"from":"0812","text":"a"}"#)),
+            r#"{"from":"0812","text":"a"}"#.into(),
+            422,
+            "missing field `id`",
+        ),
+        (
+            "missing from",
+            Some(sign(r#"{"id":"x3","text":"a"}"#)),
+            r#"{"id":"x3","text":"a"}"#.into(),
+            422,
+            "missing field `from`",
+        ),
+        (
+            "bad time",
+            Some(sign(
+                r#"{"id":"x4","from":"0812","text":"a","received_at":"kemarin"}"#,
+            )),
+            r#"{"id":"x4","from":"0812","text":"a","received_at":"kemarin"}"#.into(),
+            422,
+            "received_at",
+        ),
     ];
     for (what, signature, body, status, message) in cases {
         let (got, msg) = refused(&app, path, signature.as_deref(), body).await;
         assert_eq!(got, status, "{what}: {msg}");
-        assert!(msg.contains(message), "{what}: message `{msg}` should mention `{message}`");
+        assert!(
+            msg.contains(message),
+            "{what}: message `{msg}` should mention `{message}`"
+        );
     }
 
     // Oversized: the test config allows 64 KiB.
@@ -53,7 +134,13 @@ async fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
     assert!(msg.contains("larger than 65536"), "{msg}");
 
     // Unknown channel name, and a known name under another kind's path.
-    let (got, msg) = refused(&app, "/webhooks/sms/tidak-ada", Some(&sign(&good)), good.clone()).await;
+    let (got, msg) = refused(
+        &app,
+        "/webhooks/sms/tidak-ada",
+        Some(&sign(&good)),
+        good.clone(),
+    )
+    .await;
     assert_eq!(got, 404);
     assert!(msg.contains("tidak-ada"), "{msg}");
 

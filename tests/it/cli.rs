@@ -69,7 +69,10 @@ fn check_config_accepts_the_shipped_examples() {
         ("SALUR_WEBHOOK_SECRET", "whsec_dGVzdA=="),
     ];
     for file in ["config/salur.example.toml", "config/local.toml"] {
-        let (code, out, err) = salur(&["check-config", "--config", &format!("{root}/{file}")], &env);
+        let (code, out, err) = salur(
+            &["check-config", "--config", &format!("{root}/{file}")],
+            &env,
+        );
         assert_eq!(code, 0, "{file}: {err}");
         assert!(out.contains("configuration OK"), "{file}: {out}");
     }

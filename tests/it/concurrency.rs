@@ -7,9 +7,15 @@ use crate::both_backends;
 use crate::support::{Backend, TestApp, sms_body};
 
 async fn fifty_concurrent_copies_store_once(backend: Backend) {
-    let Some((app, db)) = TestApp::on(backend, "", "").await else { return };
+    let Some((app, db)) = TestApp::on(backend, "", "").await else {
+        return;
+    };
     for channel in ["sms-utama", "sms-rakit"] {
-        let body = sms_body("same-1", "081234567890", "Air PDAM tidak mengalir tiga hari");
+        let body = sms_body(
+            "same-1",
+            "081234567890",
+            "Air PDAM tidak mengalir tiga hari",
+        );
         let mut tasks = Vec::new();
         for _ in 0..50 {
             let http = app.http.clone();
@@ -30,7 +36,10 @@ async fn fifty_concurrent_copies_store_once(backend: Backend) {
         for t in tasks {
             statuses.push(t.await.unwrap());
         }
-        assert!(statuses.iter().all(|s| (200..300).contains(s)), "{channel}: {statuses:?}");
+        assert!(
+            statuses.iter().all(|s| (200..300).contains(s)),
+            "{channel}: {statuses:?}"
+        );
     }
     let counts = crate::support::eventually(std::time::Duration::from_secs(10), || async {
         let c = app.counts().await;

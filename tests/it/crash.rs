@@ -14,7 +14,11 @@ use tokio::sync::Mutex;
 use crate::support::{Backend, TestDb, config_toml, sign, sms_body};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn spawn_server(config: &std::path::Path) -> tokio::process::Child {
@@ -67,7 +71,9 @@ impl Op for Pending {
 }
 
 async fn kill_under_load(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -79,7 +85,10 @@ async fn kill_under_load(backend: Backend) {
     wait_ready(&base).await;
 
     let acked = Arc::new(Mutex::new(HashSet::<String>::new()));
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let mut clients = Vec::new();
     for worker in 0..16 {
         let (http, acked, base) = (http.clone(), acked.clone(), base.clone());
@@ -111,7 +120,11 @@ async fn kill_under_load(backend: Backend) {
         let _ = c.await;
     }
     let acked = acked.lock().await.clone();
-    assert!(acked.len() > 50, "the load produced acknowledged requests ({})", acked.len());
+    assert!(
+        acked.len() > 50,
+        "the load produced acknowledged requests ({})",
+        acked.len()
+    );
 
     // Restart on the same database; the next start recovers the WAL.
     let mut server = spawn_server(&config);
@@ -143,7 +156,10 @@ async fn kill_under_load(backend: Backend) {
         (pending == Some(0)).then_some(())
     })
     .await;
-    assert!(processed.is_some(), "all stored messages processed after the restart");
+    assert!(
+        processed.is_some(),
+        "all stored messages processed after the restart"
+    );
     server.start_kill().unwrap();
     let _ = server.wait().await;
 
@@ -160,7 +176,12 @@ async fn kill_under_load(backend: Backend) {
     let distinct: HashSet<&String> = stored.iter().collect();
     assert_eq!(distinct.len(), stored.len(), "no provider id stored twice");
     let missing: Vec<&String> = acked.iter().filter(|id| !distinct.contains(id)).collect();
-    assert!(missing.is_empty(), "{} acknowledged ids lost, e.g. {:?}", missing.len(), missing.first());
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged ids lost, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
     eprintln!(
         "crash test ({backend:?}): {} acknowledged, {} stored, 0 lost, 0 duplicated",
         acked.len(),

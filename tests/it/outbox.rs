@@ -38,7 +38,14 @@ async fn start_receiver(fail_first: usize) -> (String, Arc<Receiver>) {
         axum::routing::post(move |headers: HeaderMap, body: Bytes| {
             let s = s.clone();
             async move {
-                if salur::queue::webhook::verify(WEBHOOK_SECRET, &headers, &body, Duration::from_secs(300)).is_err() {
+                if salur::queue::webhook::verify(
+                    WEBHOOK_SECRET,
+                    &headers,
+                    &body,
+                    Duration::from_secs(300),
+                )
+                .is_err()
+                {
                     s.bad_signatures.fetch_add(1, Ordering::SeqCst);
                     return StatusCode::UNAUTHORIZED;
                 }
@@ -47,7 +54,10 @@ async fn start_receiver(fail_first: usize) -> (String, Arc<Receiver>) {
                     return StatusCode::SERVICE_UNAVAILABLE;
                 }
                 let event: Value = serde_json::from_slice(&body).unwrap();
-                assert_eq!(headers["webhook-id"].to_str().unwrap(), event["id"].as_str().unwrap());
+                assert_eq!(
+                    headers["webhook-id"].to_str().unwrap(),
+                    event["id"].as_str().unwrap()
+                );
                 s.accepted.lock().await.push(event);
                 StatusCode::NO_CONTENT
             }
@@ -60,15 +70,24 @@ async fn start_receiver(fail_first: usize) -> (String, Arc<Receiver>) {
 }
 
 fn webhook_sink(url: &str) -> String {
-    format!("[[sinks]]\nkind = \"webhook\"\nname = \"hook\"\nurl = \"{url}\"\nsecret = \"env:T_WEBHOOK_SECRET\"\n")
+    format!(
+        "[[sinks]]\nkind = \"webhook\"\nname = \"hook\"\nurl = \"{url}\"\nsecret = \"env:T_WEBHOOK_SECRET\"\n"
+    )
 }
 
 async fn webhook_retries_until_success(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let (url, receiver) = start_receiver(3).await;
     let toml = config_toml(&db.url, "", &webhook_sink(&url));
     let app = TestApp::start(&toml, &test_env(&[("T_WEBHOOK_SECRET", WEBHOOK_SECRET)])).await;
-    let ack = app.sms("sms-rakit", &sms_body("w1", "081234567890", "Drainase tersumbat")).await;
+    let ack = app
+        .sms(
+            "sms-rakit",
+            &sms_body("w1", "081234567890", "Drainase tersumbat"),
+        )
+        .await;
 
     let events = eventually(Duration::from_secs(15), || async {
         let got = receiver.accepted.lock().await.clone();
@@ -79,11 +98,23 @@ async fn webhook_retries_until_success(backend: Backend) {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["type"], "complaint.created");
     assert_eq!(events[0]["complaint"]["id"], ack["complaint_id"]);
-    assert_eq!(events[0]["complaint"]["tracking_code"], ack["tracking_code"]);
-    assert_eq!(receiver.calls.load(Ordering::SeqCst), 4, "three failures, then success");
+    assert_eq!(
+        events[0]["complaint"]["tracking_code"],
+        ack["tracking_code"]
+    );
+    assert_eq!(
+        receiver.calls.load(Ordering::SeqCst),
+        4,
+        "three failures, then success"
+    );
     assert_eq!(receiver.bad_signatures.load(Ordering::SeqCst), 0);
 
-    let deliveries: Value = app.api_get("/api/v1/deliveries").await.json().await.unwrap();
+    let deliveries: Value = app
+        .api_get("/api/v1/deliveries")
+        .await
+        .json()
+        .await
+        .unwrap();
     let d = &deliveries["items"][0];
     assert_eq!(d["state"], "delivered");
     assert_eq!(d["attempts"], 4);
@@ -94,21 +125,35 @@ async fn webhook_retries_until_success(backend: Backend) {
 crate::both_backends!(webhook_retries_until_success);
 
 async fn dead_letter_then_replay(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     // Fails more often than the schedule (5 retries) allows: dead after 6 tries.
     let (url, receiver) = start_receiver(6).await;
     let toml = config_toml(&db.url, "", &webhook_sink(&url));
     let env = test_env(&[("T_WEBHOOK_SECRET", WEBHOOK_SECRET)]);
     let app = TestApp::start(&toml, &env).await;
-    app.post_sms("sms-rakit", &sms_body("d1", "081234567890", "Pohon tumbang")).await;
+    app.post_sms(
+        "sms-rakit",
+        &sms_body("d1", "081234567890", "Pohon tumbang"),
+    )
+    .await;
     let dead = eventually(Duration::from_secs(15), || async {
-        let page: Value = app.api_get("/api/v1/deliveries?state=dead").await.json().await.unwrap();
+        let page: Value = app
+            .api_get("/api/v1/deliveries?state=dead")
+            .await
+            .json()
+            .await
+            .unwrap();
         page["items"].as_array().unwrap().first().cloned()
     })
     .await
     .expect("the delivery is dead after the last retry");
     assert_eq!(dead["attempts"], 6);
-    assert!(dead["last_error"].as_str().unwrap().contains("503"), "{dead}");
+    assert!(
+        dead["last_error"].as_str().unwrap().contains("503"),
+        "{dead}"
+    );
     assert!(receiver.accepted.lock().await.is_empty());
 
     // `salur replay` makes it pending; the running dispatcher sends it.
@@ -125,7 +170,11 @@ async fn dead_letter_then_replay(backend: Backend) {
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("1 deliveries queued again"), "{stdout}");
     app.app.dispatch_wake.notify_one();
     let got = eventually(Duration::from_secs(15), || async {
@@ -144,7 +193,9 @@ async fn nats_receives_created_events(backend: Backend) {
     if !crate::support::service_available("NATS", "127.0.0.1:4222").await {
         return;
     }
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let suffix = ulid::Ulid::new().to_string();
     let stream = format!("SALUR_IT_{suffix}");
     let prefix = format!("it{}.complaints", suffix.to_lowercase());
@@ -158,7 +209,14 @@ async fn nats_receives_created_events(backend: Backend) {
     let mut acks = Vec::new();
     for i in 0..10 {
         let ack = app
-            .sms("sms-rakit", &sms_body(&format!("n{i}"), &format!("0813555500{i:02}"), &format!("Parkir liar {i}")))
+            .sms(
+                "sms-rakit",
+                &sms_body(
+                    &format!("n{i}"),
+                    &format!("0813555500{i:02}"),
+                    &format!("Parkir liar {i}"),
+                ),
+            )
             .await;
         acks.push(ack);
         if i == 4 {
@@ -183,21 +241,45 @@ async fn nats_receives_created_events(backend: Backend) {
         .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
         .await
         .unwrap();
-    let mut batch = consumer.fetch().max_messages(100).expires(Duration::from_secs(2)).messages().await.unwrap();
+    let mut batch = consumer
+        .fetch()
+        .max_messages(100)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
     let mut seen = Vec::new();
     while let Some(Ok(m)) = batch.next().await {
         let event: Value = serde_json::from_slice(&m.payload).unwrap();
-        assert_eq!(m.subject.as_str(), format!("{prefix}._unrouted.complaint.created"));
-        let msg_id = m.headers.as_ref().unwrap().get("Nats-Msg-Id").unwrap().as_str().to_owned();
+        assert_eq!(
+            m.subject.as_str(),
+            format!("{prefix}._unrouted.complaint.created")
+        );
+        let msg_id = m
+            .headers
+            .as_ref()
+            .unwrap()
+            .get("Nats-Msg-Id")
+            .unwrap()
+            .as_str()
+            .to_owned();
         assert_eq!(msg_id, event["id"].as_str().unwrap());
         seen.push(event["complaint"]["id"].as_str().unwrap().to_owned());
     }
     for ack in &acks[5..] {
-        assert!(seen.contains(&ack["complaint_id"].as_str().unwrap().to_owned()), "event lost: {ack}");
+        assert!(
+            seen.contains(&ack["complaint_id"].as_str().unwrap().to_owned()),
+            "event lost: {ack}"
+        );
     }
     // Every delivery ends delivered: nothing dead, nothing lost.
     let all_done = eventually(Duration::from_secs(10), || async {
-        let page: Value = app.api_get("/api/v1/deliveries?state=delivered").await.json().await.unwrap();
+        let page: Value = app
+            .api_get("/api/v1/deliveries?state=delivered")
+            .await
+            .json()
+            .await
+            .unwrap();
         (page["items"].as_array().unwrap().len() == 10).then_some(())
     })
     .await;

@@ -21,15 +21,35 @@ async fn complaint(app: &TestApp, id: &str) -> Value {
 }
 
 async fn fragments_join_then_seal(backend: Backend) {
-    let Some((app, db)) = TestApp::on(backend, FAST, "").await else { return };
+    let Some((app, db)) = TestApp::on(backend, FAST, "").await else {
+        return;
+    };
 
     // Three fragments from one number, written three ways.
-    let first = app.sms("sms-utama", &sms_body("m1", "0812-3456-7890", "Pak, jalan depan rumah saya rusak")).await;
+    let first = app
+        .sms(
+            "sms-utama",
+            &sms_body("m1", "0812-3456-7890", "Pak, jalan depan rumah saya rusak"),
+        )
+        .await;
     let code = first["tracking_code"].as_str().unwrap().to_owned();
     assert!(code.starts_with("SLR-"), "{first}");
-    let second = app.sms("sms-utama", &sms_body("m2", "6281234567890", "di Jl. Merdeka no 5")).await;
-    assert_eq!(second["tracking_code"], first["tracking_code"], "fragments join one complaint");
-    let third = app.sms("sms-utama", &sms_body("m3", "+62 812 3456 7890", "sudah 2 bulan")).await;
+    let second = app
+        .sms(
+            "sms-utama",
+            &sms_body("m2", "6281234567890", "di Jl. Merdeka no 5"),
+        )
+        .await;
+    assert_eq!(
+        second["tracking_code"], first["tracking_code"],
+        "fragments join one complaint"
+    );
+    let third = app
+        .sms(
+            "sms-utama",
+            &sms_body("m3", "+62 812 3456 7890", "sudah 2 bulan"),
+        )
+        .await;
     assert_eq!(third["complaint_id"], first["complaint_id"]);
 
     let id = first["complaint_id"].as_str().unwrap().to_owned();
@@ -48,7 +68,12 @@ async fn fragments_join_then_seal(backend: Backend) {
 
     // A replay answers the same and creates nothing.
     let before = app.counts().await;
-    let r = app.post_sms("sms-utama", &sms_body("m2", "6281234567890", "di Jl. Merdeka no 5")).await;
+    let r = app
+        .post_sms(
+            "sms-utama",
+            &sms_body("m2", "6281234567890", "di Jl. Merdeka no 5"),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let replay: Value = r.json().await.unwrap();
     assert_eq!(replay["status"], "duplicate");
@@ -72,7 +97,12 @@ async fn fragments_join_then_seal(backend: Backend) {
     assert_eq!(by_code["id"], sealed["id"]);
 
     // A new message after the seal opens a new complaint.
-    let fourth = app.sms("sms-utama", &sms_body("m4", "081234567890", "lampu jalan mati")).await;
+    let fourth = app
+        .sms(
+            "sms-utama",
+            &sms_body("m4", "081234567890", "lampu jalan mati"),
+        )
+        .await;
     assert_ne!(fourth["complaint_id"], first["complaint_id"]);
     assert_eq!(app.counts().await.complaints, 2);
 
@@ -82,21 +112,41 @@ async fn fragments_join_then_seal(backend: Backend) {
 both_backends!(fragments_join_then_seal);
 
 async fn same_reporter_same_content_is_tier_two(backend: Backend) {
-    let Some((app, db)) = TestApp::on(backend, FAST, "").await else { return };
+    let Some((app, db)) = TestApp::on(backend, FAST, "").await else {
+        return;
+    };
 
     // `sms-rakit` seals each SMS at once (assemble = false).
-    let a = app.sms("sms-rakit", &sms_body("a1", "081298765432", "Sampah di pasar tidak diangkut!")).await;
+    let a = app
+        .sms(
+            "sms-rakit",
+            &sms_body("a1", "081298765432", "Sampah di pasar tidak diangkut!"),
+        )
+        .await;
     assert_eq!(a["status"], "accepted");
     // Same person, other number format, same words in other case and spacing.
-    let b = app.sms("sms-rakit", &sms_body("a2", "+6281298765432", "sampah  di pasar TIDAK diangkut")).await;
+    let b = app
+        .sms(
+            "sms-rakit",
+            &sms_body("a2", "+6281298765432", "sampah  di pasar TIDAK diangkut"),
+        )
+        .await;
     assert_ne!(b["complaint_id"], a["complaint_id"], "a new record is kept");
-    assert_eq!(b["tracking_code"], a["tracking_code"], "the citizen gets the first code");
+    assert_eq!(
+        b["tracking_code"], a["tracking_code"],
+        "the citizen gets the first code"
+    );
     let dup = complaint(&app, b["complaint_id"].as_str().unwrap()).await;
     assert_eq!(dup["status"], "duplicate");
     assert_eq!(dup["duplicate_of"], a["complaint_id"]);
 
     // Another reporter with the same words is not a tier-2 duplicate.
-    let c = app.sms("sms-rakit", &sms_body("a3", "081311112222", "Sampah di pasar tidak diangkut!")).await;
+    let c = app
+        .sms(
+            "sms-rakit",
+            &sms_body("a3", "081311112222", "Sampah di pasar tidak diangkut!"),
+        )
+        .await;
     let other = complaint(&app, c["complaint_id"].as_str().unwrap()).await;
     assert_eq!(other["status"], "new");
     assert!(other["duplicate_of"].is_null());
@@ -122,10 +172,19 @@ async fn same_reporter_same_content_is_tier_two(backend: Backend) {
 both_backends!(same_reporter_same_content_is_tier_two);
 
 async fn api_lists_filters_and_pages(backend: Backend) {
-    let Some((app, db)) = TestApp::on(backend, FAST, "").await else { return };
+    let Some((app, db)) = TestApp::on(backend, FAST, "").await else {
+        return;
+    };
     for i in 0..7 {
-        app.sms("sms-rakit", &sms_body(&format!("p{i}"), &format!("08131111{i:04}"), &format!("keluhan nomor {i}")))
-            .await;
+        app.sms(
+            "sms-rakit",
+            &sms_body(
+                &format!("p{i}"),
+                &format!("08131111{i:04}"),
+                &format!("keluhan nomor {i}"),
+            ),
+        )
+        .await;
     }
     // Cursor pagination: 3 + 3 + 1, newest first, no overlap.
     let mut seen = Vec::new();
@@ -151,21 +210,51 @@ async fn api_lists_filters_and_pages(backend: Backend) {
     assert_eq!(seen, sorted, "newest first");
 
     // Filters.
-    let page: Value = app.api_get("/api/v1/complaints?status=duplicate").await.json().await.unwrap();
-    assert_eq!(page["items"].as_array().unwrap().len(), 0);
-    let page: Value = app.api_get("/api/v1/complaints?channel=sms-rakit&agency=_unrouted").await.json().await.unwrap();
-    assert_eq!(page["items"].as_array().unwrap().len(), 7);
-    let page: Value = app.api_get("/api/v1/complaints?channel=sms-utama").await.json().await.unwrap();
-    assert_eq!(page["items"].as_array().unwrap().len(), 0);
-    let one = &app.api_get("/api/v1/complaints?limit=1").await.json::<Value>().await.unwrap()["items"][0];
-    let code = one["tracking_code"].as_str().unwrap().to_lowercase().replace('-', " ");
     let page: Value = app
-        .api_get(&format!("/api/v1/complaints?tracking_code={}", code.replace(' ', "%20")))
+        .api_get("/api/v1/complaints?status=duplicate")
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(page["items"][0]["id"], one["id"], "tracking codes are read leniently");
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+    let page: Value = app
+        .api_get("/api/v1/complaints?channel=sms-rakit&agency=_unrouted")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 7);
+    let page: Value = app
+        .api_get("/api/v1/complaints?channel=sms-utama")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+    let one = &app
+        .api_get("/api/v1/complaints?limit=1")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["items"][0];
+    let code = one["tracking_code"]
+        .as_str()
+        .unwrap()
+        .to_lowercase()
+        .replace('-', " ");
+    let page: Value = app
+        .api_get(&format!(
+            "/api/v1/complaints?tracking_code={}",
+            code.replace(' ', "%20")
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        page["items"][0]["id"], one["id"],
+        "tracking codes are read leniently"
+    );
 
     // Bad queries are 400 with a message; no token is 401.
     let r = app.api_get("/api/v1/complaints?status=bogus").await;
@@ -174,11 +263,24 @@ async fn api_lists_filters_and_pages(backend: Backend) {
     assert_eq!(r.status(), 400);
     let r = app.api_get("/api/v1/complaints?cursor=nope").await;
     assert_eq!(r.status(), 400);
-    let r = app.http.get(format!("{}/api/v1/complaints", app.base)).send().await.unwrap();
+    let r = app
+        .http
+        .get(format!("{}/api/v1/complaints", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = app.http.get(format!("{}/api/v1/complaints", app.base)).bearer_auth("wrong").send().await.unwrap();
+    let r = app
+        .http
+        .get(format!("{}/api/v1/complaints", app.base))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = app.api_get("/api/v1/complaints/cmp_01JD0000000000000000000000").await;
+    let r = app
+        .api_get("/api/v1/complaints/cmp_01JD0000000000000000000000")
+        .await;
     assert_eq!(r.status(), 404);
 
     app.stop().await;
@@ -187,7 +289,9 @@ async fn api_lists_filters_and_pages(backend: Backend) {
 both_backends!(api_lists_filters_and_pages);
 
 async fn api_create_is_idempotent(backend: Backend) {
-    let Some((app, db)) = TestApp::on(backend, FAST, "").await else { return };
+    let Some((app, db)) = TestApp::on(backend, FAST, "").await else {
+        return;
+    };
     let body = json!({
         "text": "Pungutan liar saat mengurus KTP di kantor desa",
         "title": "Pungli KTP",
@@ -220,7 +324,10 @@ async fn api_create_is_idempotent(backend: Backend) {
     assert_eq!(again["id"], created["id"]);
     assert_eq!(app.counts().await.complaints, 1);
     let counts: Counts = app.counts().await;
-    assert_eq!(counts.events, 1, "created publishes complaint.created at once");
+    assert_eq!(
+        counts.events, 1,
+        "created publishes complaint.created at once"
+    );
 
     // Invalid bodies are 422 with a message and store nothing.
     for bad in [

@@ -77,8 +77,13 @@ impl TestDb {
                 if !service_available("PostgreSQL", "127.0.0.1:5432").await {
                     return None;
                 }
-                let name = format!("salur_test_{}", ulid::Ulid::new().to_string().to_lowercase());
-                let admin = sqlx::PgPool::connect(PG_ADMIN).await.expect("connect to PostgreSQL");
+                let name = format!(
+                    "salur_test_{}",
+                    ulid::Ulid::new().to_string().to_lowercase()
+                );
+                let admin = sqlx::PgPool::connect(PG_ADMIN)
+                    .await
+                    .expect("connect to PostgreSQL");
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&admin)
                     .await
@@ -95,13 +100,15 @@ impl TestDb {
 
     /// Drops a PostgreSQL test database.
     pub async fn drop_db(self) {
-        if let Some(name) = self.pg_name {
-            if let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                    .execute(&admin)
-                    .await;
-                admin.close().await;
-            }
+        if let Some(name) = self.pg_name
+            && let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&admin)
+            .await;
+            admin.close().await;
         }
     }
 }
@@ -156,7 +163,11 @@ pub fn test_env(extra: &[(&str, &str)]) -> Environment {
         ("T_API_TOKEN".into(), API_TOKEN.into()),
         ("T_SMS_SECRET".into(), SMS_SECRET.into()),
     ];
-    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     vars.into_iter().collect()
 }
 
@@ -247,15 +258,30 @@ impl TestApp {
         let mut answer: serde_json::Value = r.json().await.unwrap();
         let message_id = answer["message_id"].as_str().unwrap().to_owned();
         let complaint_id = eventually(Duration::from_secs(10), || async {
-            let m: serde_json::Value = self.api_get(&format!("/api/v1/messages/{message_id}")).await.json().await.ok()?;
+            let m: serde_json::Value = self
+                .api_get(&format!("/api/v1/messages/{message_id}"))
+                .await
+                .json()
+                .await
+                .ok()?;
             m["complaint_id"].as_str().map(str::to_owned)
         })
         .await
         .expect("message processed into a complaint");
-        let c: serde_json::Value = self.api_get(&format!("/api/v1/complaints/{complaint_id}")).await.json().await.unwrap();
+        let c: serde_json::Value = self
+            .api_get(&format!("/api/v1/complaints/{complaint_id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
         let mut code = c["tracking_code"].clone();
         if let Some(first) = c["duplicate_of"].as_str() {
-            let f: serde_json::Value = self.api_get(&format!("/api/v1/complaints/{first}")).await.json().await.unwrap();
+            let f: serde_json::Value = self
+                .api_get(&format!("/api/v1/complaints/{first}"))
+                .await
+                .json()
+                .await
+                .unwrap();
             code = f["tracking_code"].clone();
         }
         answer["complaint_id"] = serde_json::Value::String(complaint_id);

@@ -132,9 +132,11 @@ impl Location {
     /// # Errors
     /// [`ChannelError::Malformed`] when a coordinate is out of range or not finite.
     pub fn new(lat: f64, lon: f64, address: Option<String>) -> Result<Self> {
-        if !(lat.is_finite() && lon.is_finite() && (-90.0..=90.0).contains(&lat))
-            || !(-180.0..=180.0).contains(&lon)
-        {
+        let valid = lat.is_finite()
+            && lon.is_finite()
+            && (-90.0..=90.0).contains(&lat)
+            && (-180.0..=180.0).contains(&lon);
+        if !valid {
             return Err(ChannelError::Malformed("location out of range".into()));
         }
         Ok(Self { lat, lon, address })
