@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod concurrency;
 mod crash;
+mod operations;
 mod outbox;
 mod story;
 mod support;
