@@ -199,3 +199,78 @@ async fn sqlite() {
 async fn postgres() {
     kill_under_load(Backend::Postgres).await;
 }
+
+/// SIGTERM under load: the server stops taking connections, finishes the
+/// requests in flight, commits queued writes and exits 0. Every 2xx is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_work() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let toml = config_toml(&db.url, "", "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let config = dir.path().join("salur.toml");
+    std::fs::write(&config, toml).unwrap();
+    let mut server = spawn_server(&config);
+    wait_ready(&base).await;
+
+    let acked = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut clients = Vec::new();
+    for worker in 0..8 {
+        let (http, acked, base) = (http.clone(), acked.clone(), base.clone());
+        clients.push(tokio::spawn(async move {
+            for i in 0..100_000 {
+                let id = format!("term-{worker}-{i}");
+                let body = sms_body(&id, &format!("0813{worker:02}{i:06}"), "Banjir");
+                match http
+                    .post(format!("{base}/webhooks/sms/sms-rakit"))
+                    .header("x-salur-signature", sign(&body))
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => {
+                        acked.lock().await.insert(id);
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let pid = server.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
+        .await
+        .expect("drains and exits within the grace period")
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    for c in clients {
+        let _ = c.await;
+    }
+    let acked = acked.lock().await.clone();
+    assert!(!acked.is_empty());
+    let store = salur::store::Store::open(&salur::store::StoreOptions {
+        url: db.url.clone(),
+        max_connections: 2,
+        sqlite_synchronous_full: true,
+        write_batch_max: 16,
+    })
+    .await
+    .unwrap();
+    let stored: HashSet<String> = store.read(ProviderIds).await.unwrap().into_iter().collect();
+    store.close().await;
+    let missing = acked.iter().filter(|id| !stored.contains(*id)).count();
+    assert_eq!(missing, 0, "every acknowledged message is stored");
+}

@@ -289,3 +289,62 @@ async fn nats_receives_created_events(backend: Backend) {
     db.drop_db().await;
 }
 crate::both_backends!(nats_receives_created_events);
+
+/// Several dispatchers on one PostgreSQL database share the outbox with
+/// `FOR UPDATE SKIP LOCKED`: every event is delivered, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_dispatchers_share_the_outbox() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let (url, receiver) = start_receiver(0).await;
+    let toml = config_toml(&db.url, "", &webhook_sink(&url));
+    let app = TestApp::start(&toml, &test_env(&[("T_WEBHOOK_SECRET", WEBHOOK_SECRET)])).await;
+    // Two more dispatchers, as two more instances would run.
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut extra = Vec::new();
+    for _ in 0..2 {
+        let d = salur::queue::dispatch::Dispatcher::new(
+            app.app.store.clone(),
+            app.app.sinks.clone(),
+            salur::queue::dispatch::DispatchSettings {
+                retry_schedule: vec![Duration::from_millis(100)],
+                poll_interval: Duration::from_millis(20),
+                batch_size: 5,
+                lease: Duration::from_secs(60),
+            },
+            Arc::new(tokio::sync::Notify::new()),
+            app.app.metrics.clone(),
+        );
+        extra.push(tokio::spawn(d.run(stop_rx.clone())));
+    }
+    for i in 0..60 {
+        let r = app
+            .http
+            .post(format!("{}/api/v1/complaints", app.base))
+            .bearer_auth(crate::support::API_TOKEN)
+            .json(&serde_json::json!({ "text": format!("Keluhan {i}"), "external_id": format!("x{i}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let all = eventually(Duration::from_secs(20), || async {
+        let got = receiver.accepted.lock().await.len();
+        (got >= 60).then_some(())
+    })
+    .await;
+    assert!(all.is_some(), "all 60 events delivered");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = receiver.accepted.lock().await.clone();
+    let ids: std::collections::HashSet<&str> =
+        got.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 60);
+    assert_eq!(got.len(), 60, "no event delivered twice");
+    let _ = stop.send(true);
+    for t in extra {
+        let _ = t.await;
+    }
+    app.stop().await;
+    db.drop_db().await;
+}
