@@ -16,9 +16,6 @@ pub type SqlResult<T> = std::result::Result<T, sqlx::Error>;
 
 /// Storage operations on one connection, usually inside a transaction.
 pub trait Tx: Send {
-    /// Claims an inbound message. `false` when (channel instance, provider id)
-    /// is already stored: a replay.
-    fn insert_inbound(&mut self, m: &NewInbound) -> impl Future<Output = SqlResult<bool>> + Send;
     /// Claims many inbound messages in one statement. Returns the ids of the
     /// rows inserted; a row whose (channel instance, provider id) was
     /// already stored, or repeats an earlier row of `rows`, is left out.
@@ -335,54 +332,41 @@ macro_rules! complaint_select {
     };
 }
 
+/// A multi-row `INSERT INTO inbound_messages … VALUES …` for `rows`, without
+/// its conflict clause.
+macro_rules! inbound_insert {
+    ($db:ty, $rows:expr) => {{
+        let stored_at = chrono::Utc::now();
+        let mut q = sqlx::QueryBuilder::<$db>::new(
+            "INSERT INTO inbound_messages (id, channel, channel_name, provider_message_id, \
+             reporter_handle, received_at, stored_at, raw_content_type, raw_payload, message) ",
+        );
+        q.push_values($rows, |mut b, m| {
+            b.push_bind(&m.id)
+                .push_bind(&m.channel)
+                .push_bind(&m.channel_name)
+                .push_bind(&m.provider_message_id)
+                .push_bind(&m.reporter_handle)
+                .push_bind(m.received_at)
+                .push_bind(stored_at)
+                .push_bind(&m.raw_content_type)
+                .push_bind(&m.raw_payload)
+                .push_bind(Json(&m.message));
+        });
+        q
+    }};
+}
+
 /// Implements [`Tx`] for a connection type. `$claim` is the backend's
 /// delivery-claim statement.
 macro_rules! impl_tx {
     ($db:ty, $conn:ty, $claim:expr, $pending:expr) => {
         impl $crate::store::tx::Tx for $conn {
-            async fn insert_inbound(&mut self, m: &NewInbound) -> SqlResult<bool> {
-                let r = sqlx::query(
-                    "INSERT INTO inbound_messages (id, channel, channel_name, provider_message_id, \
-                     reporter_handle, received_at, stored_at, raw_content_type, raw_payload, message) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                     ON CONFLICT (channel_name, provider_message_id) DO NOTHING",
-                )
-                .bind(&m.id)
-                .bind(&m.channel)
-                .bind(&m.channel_name)
-                .bind(&m.provider_message_id)
-                .bind(&m.reporter_handle)
-                .bind(m.received_at)
-                .bind(chrono::Utc::now())
-                .bind(&m.raw_content_type)
-                .bind(&m.raw_payload)
-                .bind(Json(&m.message))
-                .execute(&mut *self)
-                .await?;
-                Ok(r.rows_affected() == 1)
-            }
-
             async fn claim_many(&mut self, rows: &[NewInbound]) -> SqlResult<Vec<String>> {
                 if rows.is_empty() {
                     return Ok(Vec::new());
                 }
-                let stored_at = chrono::Utc::now();
-                let mut q = sqlx::QueryBuilder::<$db>::new(
-                    "INSERT INTO inbound_messages (id, channel, channel_name, provider_message_id, \
-                     reporter_handle, received_at, stored_at, raw_content_type, raw_payload, message) ",
-                );
-                q.push_values(rows, |mut b, m| {
-                    b.push_bind(&m.id)
-                        .push_bind(&m.channel)
-                        .push_bind(&m.channel_name)
-                        .push_bind(&m.provider_message_id)
-                        .push_bind(&m.reporter_handle)
-                        .push_bind(m.received_at)
-                        .push_bind(stored_at)
-                        .push_bind(&m.raw_content_type)
-                        .push_bind(&m.raw_payload)
-                        .push_bind(Json(&m.message));
-                });
+                let mut q = inbound_insert!($db, rows);
                 q.push(" ON CONFLICT (channel_name, provider_message_id) DO NOTHING RETURNING id");
                 q.build_query_scalar().fetch_all(&mut *self).await
             }
@@ -391,23 +375,7 @@ macro_rules! impl_tx {
                 if rows.is_empty() {
                     return Ok(0);
                 }
-                let stored_at = chrono::Utc::now();
-                let mut q = sqlx::QueryBuilder::<$db>::new(
-                    "INSERT INTO inbound_messages (id, channel, channel_name, provider_message_id, \
-                     reporter_handle, received_at, stored_at, raw_content_type, raw_payload, message) ",
-                );
-                q.push_values(rows, |mut b, m| {
-                    b.push_bind(&m.id)
-                        .push_bind(&m.channel)
-                        .push_bind(&m.channel_name)
-                        .push_bind(&m.provider_message_id)
-                        .push_bind(&m.reporter_handle)
-                        .push_bind(m.received_at)
-                        .push_bind(stored_at)
-                        .push_bind(&m.raw_content_type)
-                        .push_bind(&m.raw_payload)
-                        .push_bind(Json(&m.message));
-                });
+                let mut q = inbound_insert!($db, rows);
                 q.push(" ON CONFLICT (channel_name, provider_message_id) DO NOTHING");
                 Ok(q.build().execute(&mut *self).await?.rows_affected())
             }
