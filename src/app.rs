@@ -169,14 +169,8 @@ impl App {
         let prepared = Prepared::new(message, assemble, &self.intake.default_region);
         let channel = prepared.message.channel_name.clone();
         let claimed = self.store.claim(prepared.new_inbound()?).await?;
-        if claimed.replay {
-            self.metrics.intake(&channel, "replay");
-            self.metrics
-                .duplicates
-                .get_or_create(&crate::metrics::TierLabels { tier: "1" })
-                .inc();
-        } else {
-            self.metrics.intake(&channel, "stored");
+        self.metrics.stored(&channel, claimed.replay, false);
+        if !claimed.replay {
             self.process_wake.notify_one();
         }
         Ok(Outcome {
@@ -200,23 +194,10 @@ impl App {
             .store
             .write(Ingest::new(prepared, self.intake.clone()))
             .await?;
-        if outcome.replay {
-            self.metrics.intake(&channel, "replay");
-            self.metrics
-                .duplicates
-                .get_or_create(&crate::metrics::TierLabels { tier: "1" })
-                .inc();
-        } else {
-            self.metrics.intake(&channel, "stored");
-            if outcome.duplicate_of.is_some() {
-                self.metrics
-                    .duplicates
-                    .get_or_create(&crate::metrics::TierLabels { tier: "2" })
-                    .inc();
-            }
-            if !self.sinks.is_empty() {
-                self.dispatch_wake.notify_one();
-            }
+        self.metrics
+            .stored(&channel, outcome.replay, outcome.duplicate_of.is_some());
+        if !outcome.replay && !self.sinks.is_empty() {
+            self.dispatch_wake.notify_one();
         }
         Ok(outcome)
     }

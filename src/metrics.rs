@@ -137,6 +137,24 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts one claimed message: stored, or a replay (tier 1); `tier2`
+    /// when it was also found to repeat an earlier complaint.
+    pub fn stored(&self, channel: &str, replay: bool, tier2: bool) {
+        if replay {
+            self.intake(channel, "replay");
+            self.duplicates
+                .get_or_create(&TierLabels { tier: "1" })
+                .inc();
+        } else {
+            self.intake(channel, "stored");
+            if tier2 {
+                self.duplicates
+                    .get_or_create(&TierLabels { tier: "2" })
+                    .inc();
+            }
+        }
+    }
+
     /// Counts one delivery attempt.
     pub fn delivery(&self, sink: &str, result: &'static str) {
         self.deliveries

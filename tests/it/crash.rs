@@ -58,6 +58,45 @@ impl Op for ProviderIds {
     }
 }
 
+type Acked = Arc<Mutex<HashSet<String>>>;
+
+/// `workers` clients posting unique signed SMS back to back until the
+/// server stops answering; returns the ids that got a 2xx. A request that
+/// failed because the server died has an unknown fate, which is allowed.
+fn load(base: &str, tag: &str, workers: usize) -> (Acked, Vec<tokio::task::JoinHandle<()>>) {
+    let acked: Acked = Arc::new(Mutex::new(HashSet::new()));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let clients = (0..workers)
+        .map(|worker| {
+            let (http, acked, base, tag) =
+                (http.clone(), acked.clone(), base.to_owned(), tag.to_owned());
+            tokio::spawn(async move {
+                for i in 0..100_000 {
+                    let id = format!("{tag}-{worker}-{i}");
+                    let body =
+                        sms_body(&id, &format!("0812{worker:02}{i:06}"), "Lampu jalan padam");
+                    match http
+                        .post(format!("{base}/webhooks/sms/sms-rakit"))
+                        .header("x-salur-signature", sign(&body))
+                        .body(body)
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status().is_success() => {
+                            acked.lock().await.insert(id);
+                        }
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    (acked, clients)
+}
+
 struct Pending;
 
 impl Op for Pending {
@@ -84,34 +123,7 @@ async fn kill_under_load(backend: Backend) {
     let mut server = spawn_server(&config);
     wait_ready(&base).await;
 
-    let acked = Arc::new(Mutex::new(HashSet::<String>::new()));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let mut clients = Vec::new();
-    for worker in 0..16 {
-        let (http, acked, base) = (http.clone(), acked.clone(), base.clone());
-        clients.push(tokio::spawn(async move {
-            for i in 0..100_000 {
-                let id = format!("crash-{worker}-{i}");
-                let body = sms_body(&id, &format!("0812{worker:02}{i:06}"), "Lampu jalan padam");
-                let sent = http
-                    .post(format!("{base}/webhooks/sms/sms-rakit"))
-                    .header("x-salur-signature", sign(&body))
-                    .body(body)
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status().is_success() => {
-                        acked.lock().await.insert(id);
-                    }
-                    // The server died: this request's fate is unknown, which is allowed.
-                    _ => return,
-                }
-            }
-        }));
-    }
+    let (acked, clients) = load(&base, "crash", 16);
     // Let load build up, then pull the plug.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.start_kill().unwrap();
@@ -130,6 +142,7 @@ async fn kill_under_load(backend: Backend) {
     let mut server = spawn_server(&config);
     wait_ready(&base).await;
     // Replays of acknowledged ids after the restart create nothing.
+    let http = reqwest::Client::new();
     for id in acked.iter().take(20) {
         let body = sms_body(id, "081200000000", "ulang");
         let r = http
@@ -216,33 +229,7 @@ async fn sigterm_drains_in_flight_work() {
     let mut server = spawn_server(&config);
     wait_ready(&base).await;
 
-    let acked = Arc::new(Mutex::new(HashSet::<String>::new()));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let mut clients = Vec::new();
-    for worker in 0..8 {
-        let (http, acked, base) = (http.clone(), acked.clone(), base.clone());
-        clients.push(tokio::spawn(async move {
-            for i in 0..100_000 {
-                let id = format!("term-{worker}-{i}");
-                let body = sms_body(&id, &format!("0813{worker:02}{i:06}"), "Banjir");
-                match http
-                    .post(format!("{base}/webhooks/sms/sms-rakit"))
-                    .header("x-salur-signature", sign(&body))
-                    .body(body)
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status().is_success() => {
-                        acked.lock().await.insert(id);
-                    }
-                    _ => return,
-                }
-            }
-        }));
-    }
+    let (acked, clients) = load(&base, "term", 8);
     tokio::time::sleep(Duration::from_millis(800)).await;
     let pid = server.id().unwrap().to_string();
     let killed = tokio::process::Command::new("kill")
