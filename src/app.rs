@@ -165,10 +165,10 @@ impl App {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn ingest(&self, message: InboundMessage, assemble: bool) -> store::Result<Outcome> {
-        let prepared = Prepared::new(message, assemble, &self.intake.default_region);
-        let channel = prepared.message.channel_name.clone();
-        let claimed = self.store.claim(prepared.new_inbound()?).await?;
+    pub async fn ingest(&self, message: InboundMessage) -> store::Result<Outcome> {
+        let row = crate::intake::claim_row(&message, &self.intake.default_region)?;
+        let channel = row.channel_name.clone();
+        let claimed = self.store.claim(row).await?;
         self.metrics.stored(&channel, claimed.replay, false);
         if !claimed.replay {
             self.process_wake.notify_one();

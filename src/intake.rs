@@ -94,19 +94,7 @@ impl Prepared {
     /// # Errors
     /// When the message cannot be serialised.
     pub fn new_inbound(&self) -> Result<NewInbound> {
-        let m = &self.message;
-        let parsed = serde_json::to_value(m).map_err(|e| StoreError::Op(e.to_string()))?;
-        Ok(NewInbound {
-            id: self.message_id.to_string(),
-            channel: m.channel.as_str().to_owned(),
-            channel_name: m.channel_name.clone(),
-            provider_message_id: m.provider_message_id.clone(),
-            reporter_handle: self.handle.clone(),
-            received_at: m.received_at,
-            raw_content_type: m.raw_content_type.clone(),
-            raw_payload: m.raw.to_vec(),
-            message: parsed,
-        })
+        inbound_row(&self.message, &self.message_id, self.handle.clone())
     }
 
     /// Normalises `message`: text to NFC with tidy whitespace, phone to
@@ -130,10 +118,7 @@ impl Prepared {
             .as_deref()
             .map(normalize::clean_text)
             .filter(|n| !n.is_empty());
-        let handle = match (message.channel, &phone) {
-            (ChannelKind::Sms, Some(p)) => format!("sms:{}", p.as_str()),
-            _ => message.reporter.handle.trim().to_owned(),
-        };
+        let handle = reporter_handle(&message, phone.as_ref());
         Self {
             message,
             message_id: MessageId::new(),
@@ -148,6 +133,51 @@ impl Prepared {
             extra: Extra::default(),
         }
     }
+}
+
+/// The identity handle a message's reporter is known by: for SMS the E.164
+/// number, so `0812…`, `62812…` and `+62812…` are one reporter.
+fn reporter_handle(message: &InboundMessage, phone: Option<&PhoneE164>) -> String {
+    match (message.channel, phone) {
+        (ChannelKind::Sms, Some(p)) => format!("sms:{}", p.as_str()),
+        _ => message.reporter.handle.trim().to_owned(),
+    }
+}
+
+fn inbound_row(message: &InboundMessage, id: &MessageId, handle: String) -> Result<NewInbound> {
+    let parsed = serde_json::to_value(message).map_err(|e| StoreError::Op(e.to_string()))?;
+    Ok(NewInbound {
+        id: id.to_string(),
+        channel: message.channel.as_str().to_owned(),
+        channel_name: message.channel_name.clone(),
+        provider_message_id: message.provider_message_id.clone(),
+        reporter_handle: handle,
+        received_at: message.received_at,
+        raw_content_type: message.raw_content_type.clone(),
+        raw_payload: message.raw.to_vec(),
+        message: parsed,
+    })
+}
+
+/// The row that claims a webhook message. Only the reporter handle is
+/// worked out here; the rest of normalisation runs once, in the processor.
+///
+/// # Errors
+/// When the message cannot be serialised.
+pub fn claim_row(message: &InboundMessage, default_region: &str) -> Result<NewInbound> {
+    let phone = match message.channel {
+        ChannelKind::Sms => message
+            .reporter
+            .phone
+            .as_deref()
+            .and_then(|p| PhoneE164::parse(p, default_region).ok()),
+        _ => None,
+    };
+    inbound_row(
+        message,
+        &MessageId::new(),
+        reporter_handle(message, phone.as_ref()),
+    )
 }
 
 /// What the intake did with a message.

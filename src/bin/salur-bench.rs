@@ -12,6 +12,7 @@
 //!
 //! Speed and memory are measured here, never asserted by a test.
 
+use salur::store::{Op, Tx};
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -300,7 +301,7 @@ async fn run_target(target: Target, args: &Args, exe: &Path, salur: &Path) -> Re
                 &tmp,
                 port,
                 &secret,
-                Some(Store::Sqlite(db_path)),
+                Some(url.clone()),
             )
             .await
         }
@@ -316,8 +317,16 @@ async fn run_target(target: Target, args: &Args, exe: &Path, salur: &Path) -> Re
                 .with_context(|| format!("cannot create database {name}"))?;
             let result = match salur_command(salur, &tmp, port, &url, &secret) {
                 Ok(command) => {
-                    let store = Store::Postgres(url.clone());
-                    measure(target, args, command, &tmp, port, &secret, Some(store)).await
+                    measure(
+                        target,
+                        args,
+                        command,
+                        &tmp,
+                        port,
+                        &secret,
+                        Some(url.clone()),
+                    )
+                    .await
                 }
                 Err(err) => Err(err),
             };
@@ -333,12 +342,6 @@ async fn run_target(target: Target, args: &Args, exe: &Path, salur: &Path) -> Re
             result
         }
     }
-}
-
-/// Where a target's rows are counted after its run.
-enum Store {
-    Sqlite(PathBuf),
-    Postgres(String),
 }
 
 /// Writes the server config into `tmp` and builds the `salur serve` command.
@@ -378,7 +381,7 @@ async fn measure(
     tmp: &TempDir,
     port: u16,
     secret: &str,
-    store: Option<Store>,
+    database_url: Option<String>,
 ) -> Result<TargetReport> {
     let log_path = tmp.path().join("server.log");
     let log = std::fs::File::create(&log_path)
@@ -416,10 +419,10 @@ async fn measure(
         );
     }
 
-    let integrity = match store {
+    let integrity = match database_url {
         None => None,
-        Some(store) => {
-            let stored = stored_ids(&store).await?;
+        Some(url) => {
+            let stored = stored_ids(&url).await?;
             Some(check_integrity(&load, &stored))
         }
     };
@@ -511,55 +514,39 @@ struct StoredIds {
     ids: HashSet<String>,
 }
 
-const COUNT_ROWS: &str = "SELECT count(*) FROM inbound_messages";
-const COUNT_DISTINCT: &str = "SELECT count(DISTINCT provider_message_id) FROM inbound_messages \
-                              WHERE channel_name = 'bench'";
-const SELECT_IDS: &str =
-    "SELECT provider_message_id FROM inbound_messages WHERE channel_name = 'bench'";
+/// Counts the bench channel's rows with the service's own storage layer.
+struct CountStored;
 
-/// Reads the row counts and stored provider ids of a stopped server's database.
-async fn stored_ids(store: &Store) -> Result<StoredIds> {
-    match store {
-        Store::Sqlite(path) => {
-            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
-            let pool = sqlx::SqlitePool::connect_with(options)
-                .await
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            let result = async {
-                Ok(StoredIds {
-                    rows: sqlx::query_scalar(COUNT_ROWS).fetch_one(&pool).await?,
-                    distinct: sqlx::query_scalar(COUNT_DISTINCT).fetch_one(&pool).await?,
-                    ids: sqlx::query_scalar(SELECT_IDS)
-                        .fetch_all(&pool)
-                        .await?
-                        .into_iter()
-                        .collect(),
-                })
-            }
-            .await;
-            pool.close().await;
-            result.map_err(|err: sqlx::Error| anyhow!(err).context("cannot count SQLite rows"))
-        }
-        Store::Postgres(url) => {
-            let pool = sqlx::PgPool::connect(url)
-                .await
-                .context("cannot connect to the bench database")?;
-            let result = async {
-                Ok(StoredIds {
-                    rows: sqlx::query_scalar(COUNT_ROWS).fetch_one(&pool).await?,
-                    distinct: sqlx::query_scalar(COUNT_DISTINCT).fetch_one(&pool).await?,
-                    ids: sqlx::query_scalar(SELECT_IDS)
-                        .fetch_all(&pool)
-                        .await?
-                        .into_iter()
-                        .collect(),
-                })
-            }
-            .await;
-            pool.close().await;
-            result.map_err(|err: sqlx::Error| anyhow!(err).context("cannot count PostgreSQL rows"))
-        }
+impl Op for CountStored {
+    type Output = (i64, Vec<String>);
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> salur::store::Result<(i64, Vec<String>)> {
+        Ok((
+            c.count_rows("inbound_messages").await?,
+            c.provider_ids("bench").await?,
+        ))
     }
+}
+
+/// Reads the row count and stored provider ids of a stopped server's database.
+async fn stored_ids(database_url: &str) -> Result<StoredIds> {
+    let store = salur::store::Store::open(&salur::store::StoreOptions {
+        url: database_url.to_owned(),
+        max_connections: 2,
+        sqlite_synchronous_full: true,
+        write_batch_max: 1,
+    })
+    .await
+    .context("cannot open the bench database")?;
+    let counted = store.read(CountStored).await;
+    store.close().await;
+    let (rows, ids) = counted.context("cannot count the stored rows")?;
+    let ids: HashSet<String> = ids.into_iter().collect();
+    Ok(StoredIds {
+        rows,
+        distinct: i64::try_from(ids.len()).unwrap_or(i64::MAX),
+        ids,
+    })
 }
 
 /// Compares the stored ids with the acknowledged ones.

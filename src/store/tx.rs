@@ -74,12 +74,6 @@ pub trait Tx: Send {
         complaint_id: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = SqlResult<()>> + Send;
-    /// Records a processing error on a stored message.
-    fn set_inbound_error(
-        &mut self,
-        message_id: &str,
-        error: &str,
-    ) -> impl Future<Output = SqlResult<()>> + Send;
     /// The messages a complaint was built from, oldest first.
     fn inbound_for_complaint(
         &mut self,
@@ -474,15 +468,6 @@ macro_rules! impl_tx {
                 .bind(now)
                 .execute(&mut *self)
                 .await?;
-                Ok(())
-            }
-
-            async fn set_inbound_error(&mut self, message_id: &str, error: &str) -> SqlResult<()> {
-                sqlx::query("UPDATE inbound_messages SET error = $2 WHERE id = $1")
-                    .bind(message_id)
-                    .bind(error)
-                    .execute(&mut *self)
-                    .await?;
                 Ok(())
             }
 

@@ -71,13 +71,10 @@ async fn push(
     })?;
     let mut receipts = Vec::with_capacity(messages.len());
     for message in messages {
-        let outcome = app
-            .ingest(message, channel.assemble)
-            .await
-            .inspect_err(|_| {
-                app.metrics.intake(&name, "error");
-                app.metrics.failure("intake");
-            })?;
+        let outcome = app.ingest(message).await.inspect_err(|_| {
+            app.metrics.intake(&name, "error");
+            app.metrics.failure("intake");
+        })?;
         receipts.push(IntakeReceipt {
             message_id: outcome.message_id,
             complaint_id: outcome.complaint_id,

@@ -13,6 +13,32 @@ use tokio::sync::Mutex;
 
 use crate::support::{Backend, TestDb, config_toml, sign, sms_body};
 
+/// Writes the test config for `db` on a free port; returns the folder that
+/// holds it (keep it alive), the file and the base URL.
+fn write_config(db: &TestDb) -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let toml = config_toml(&db.url, "", "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let config = dir.path().join("salur.toml");
+    std::fs::write(&config, toml).unwrap();
+    (dir, config, format!("http://127.0.0.1:{port}"))
+}
+
+/// The provider ids stored for `sms-rakit`, read after the server stopped.
+async fn stored_provider_ids(db: &TestDb) -> Vec<String> {
+    let store = salur::store::Store::open(&salur::store::StoreOptions {
+        url: db.url.clone(),
+        max_connections: 2,
+        sqlite_synchronous_full: true,
+        write_batch_max: 16,
+    })
+    .await
+    .unwrap();
+    let ids = store.read(ProviderIds).await.unwrap();
+    store.close().await;
+    ids
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -113,12 +139,7 @@ async fn kill_under_load(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let toml = config_toml(&db.url, "", "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    let config = dir.path().join("salur.toml");
-    std::fs::write(&config, toml).unwrap();
+    let (_dir, config, base) = write_config(&db);
 
     let mut server = spawn_server(&config);
     wait_ready(&base).await;
@@ -176,16 +197,7 @@ async fn kill_under_load(backend: Backend) {
     server.start_kill().unwrap();
     let _ = server.wait().await;
 
-    let store = salur::store::Store::open(&salur::store::StoreOptions {
-        url: db.url.clone(),
-        max_connections: 2,
-        sqlite_synchronous_full: true,
-        write_batch_max: 16,
-    })
-    .await
-    .unwrap();
-    let stored = store.read(ProviderIds).await.unwrap();
-    store.close().await;
+    let stored = stored_provider_ids(&db).await;
     let distinct: HashSet<&String> = stored.iter().collect();
     assert_eq!(distinct.len(), stored.len(), "no provider id stored twice");
     let missing: Vec<&String> = acked.iter().filter(|id| !distinct.contains(id)).collect();
@@ -220,12 +232,7 @@ async fn sigterm_drains_in_flight_work() {
     let Some(db) = TestDb::new(Backend::Sqlite).await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let toml = config_toml(&db.url, "", "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    let config = dir.path().join("salur.toml");
-    std::fs::write(&config, toml).unwrap();
+    let (_dir, config, base) = write_config(&db);
     let mut server = spawn_server(&config);
     wait_ready(&base).await;
 
@@ -248,16 +255,7 @@ async fn sigterm_drains_in_flight_work() {
     }
     let acked = acked.lock().await.clone();
     assert!(!acked.is_empty());
-    let store = salur::store::Store::open(&salur::store::StoreOptions {
-        url: db.url.clone(),
-        max_connections: 2,
-        sqlite_synchronous_full: true,
-        write_batch_max: 16,
-    })
-    .await
-    .unwrap();
-    let stored: HashSet<String> = store.read(ProviderIds).await.unwrap().into_iter().collect();
-    store.close().await;
+    let stored: HashSet<String> = stored_provider_ids(&db).await.into_iter().collect();
     let missing = acked.iter().filter(|id| !stored.contains(*id)).count();
     assert_eq!(missing, 0, "every acknowledged message is stored");
 }

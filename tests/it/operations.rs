@@ -46,12 +46,7 @@ async fn reprocess_rebuilds_from_raw(backend: Backend) {
         (1, 1),
         "dry run sees the change"
     );
-    let c: Value = app
-        .api_get(&format!("/api/v1/complaints/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let c = app.complaint(&id).await;
     assert_eq!(
         c["body"], "JALAN   RUSAK (old normaliser)",
         "dry run writes nothing"
@@ -61,12 +56,7 @@ async fn reprocess_rebuilds_from_raw(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(summary.changed, 1);
-    let c: Value = app
-        .api_get(&format!("/api/v1/complaints/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let c = app.complaint(&id).await;
     assert_eq!(
         c["body"], "Jalan rusak\ndi desa Sukamaju",
         "rebuilt from the stored raw payload"

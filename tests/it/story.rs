@@ -14,12 +14,6 @@ use crate::support::{Backend, Counts, TestApp, eventually, sms_body};
 /// Quiet period short enough for a test; the sealer looks every 100 ms.
 const FAST: &str = "quiet_period = \"1s\"\nseal_interval = \"100ms\"";
 
-async fn complaint(app: &TestApp, id: &str) -> Value {
-    let r = app.api_get(&format!("/api/v1/complaints/{id}")).await;
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
-}
-
 async fn fragments_join_then_seal(backend: Backend) {
     let Some((app, db)) = TestApp::on(backend, FAST, "").await else {
         return;
@@ -53,7 +47,7 @@ async fn fragments_join_then_seal(backend: Backend) {
     assert_eq!(third["complaint_id"], first["complaint_id"]);
 
     let id = first["complaint_id"].as_str().unwrap().to_owned();
-    let open = complaint(&app, &id).await;
+    let open = app.complaint(&id).await;
     assert_eq!(open["sealed"], false);
     assert_eq!(
         open["body"],
@@ -83,7 +77,7 @@ async fn fragments_join_then_seal(backend: Backend) {
 
     // After the quiet period the sealer seals it and publishes complaint.created.
     let sealed = eventually(Duration::from_secs(10), || async {
-        let c = complaint(&app, &id).await;
+        let c = app.complaint(&id).await;
         (c["sealed"] == true).then_some(c)
     })
     .await
@@ -93,7 +87,7 @@ async fn fragments_join_then_seal(backend: Backend) {
     assert_eq!(counts.events, 1, "one complaint.created");
 
     // The tracking code finds it too.
-    let by_code = complaint(&app, &code).await;
+    let by_code = app.complaint(&code).await;
     assert_eq!(by_code["id"], sealed["id"]);
 
     // A new message after the seal opens a new complaint.
@@ -136,7 +130,7 @@ async fn same_reporter_same_content_is_tier_two(backend: Backend) {
         b["tracking_code"], a["tracking_code"],
         "the citizen gets the first code"
     );
-    let dup = complaint(&app, b["complaint_id"].as_str().unwrap()).await;
+    let dup = app.complaint(b["complaint_id"].as_str().unwrap()).await;
     assert_eq!(dup["status"], "duplicate");
     assert_eq!(dup["duplicate_of"], a["complaint_id"]);
 
@@ -147,7 +141,7 @@ async fn same_reporter_same_content_is_tier_two(backend: Backend) {
             &sms_body("a3", "081311112222", "Sampah di pasar tidak diangkut!"),
         )
         .await;
-    let other = complaint(&app, c["complaint_id"].as_str().unwrap()).await;
+    let other = app.complaint(c["complaint_id"].as_str().unwrap()).await;
     assert_eq!(other["status"], "new");
     assert!(other["duplicate_of"].is_null());
 

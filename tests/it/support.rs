@@ -289,6 +289,13 @@ impl TestApp {
         answer
     }
 
+    /// A complaint through the API, by id or tracking code; expects 200.
+    pub async fn complaint(&self, id: &str) -> serde_json::Value {
+        let r = self.api_get(&format!("/api/v1/complaints/{id}")).await;
+        assert_eq!(r.status(), 200, "GET complaint {id}");
+        r.json().await.unwrap()
+    }
+
     /// GET with the API token.
     pub async fn api_get(&self, path: &str) -> reqwest::Response {
         self.http
