@@ -34,7 +34,7 @@ impl Op for Page {
     type Output = Vec<String>;
 
     async fn run<C: Tx>(&mut self, c: &mut C) -> Result<Vec<String>> {
-        Ok(c.complaint_ids_after(&self.0, PAGE).await?)
+        c.complaint_ids_after(&self.0, PAGE).await
     }
 }
 
@@ -44,7 +44,7 @@ impl Op for Messages {
     type Output = Vec<InboundRow>;
 
     async fn run<C: Tx>(&mut self, c: &mut C) -> Result<Vec<InboundRow>> {
-        Ok(c.inbound_for_complaint(&self.0).await?)
+        c.inbound_for_complaint(&self.0).await
     }
 }
 

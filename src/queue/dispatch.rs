@@ -46,7 +46,7 @@ impl Op for Claim {
     async fn run<C: Tx>(&mut self, c: &mut C) -> Result<Vec<ClaimedDelivery>> {
         let now = Utc::now();
         let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(60));
-        Ok(c.claim_deliveries(now, now + lease, self.limit).await?)
+        c.claim_deliveries(now, now + lease, self.limit).await
     }
 }
 
@@ -102,13 +102,13 @@ impl Op for Replay {
     type Output = u64;
 
     async fn run<C: Tx>(&mut self, c: &mut C) -> Result<u64> {
-        Ok(c.replay_deliveries(
+        c.replay_deliveries(
             self.event_id.as_deref(),
             self.sink.as_deref(),
             self.include_delivered,
             Utc::now(),
         )
-        .await?)
+        .await
     }
 }
 

@@ -9,6 +9,7 @@
 //! - PostgreSQL ([`postgres`]): each write is its own transaction; the
 //!   database's row locks and unique indexes keep concurrent writers correct.
 
+pub mod exec;
 pub mod postgres;
 pub mod rows;
 pub mod sqlite;
@@ -26,9 +27,18 @@ pub enum StoreError {
     /// The database refused or failed a statement.
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    /// SQLite refused or failed a statement.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value could not be read back or a value not written.
+    #[error("cannot convert a value: {0}")]
+    Decode(String),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite schema cannot be brought up to date.
+    #[error("migration failed: {0}")]
+    Schema(String),
     /// The writer task has stopped (shutdown or a fatal error).
     #[error("the database writer has stopped")]
     WriterGone,

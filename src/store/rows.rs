@@ -6,6 +6,29 @@ use sqlx::types::Json;
 
 use crate::record::{AttachmentView, Related, ReporterView};
 
+use super::Result;
+use super::exec::{FromRecord, Record};
+
+/// Implements [`FromRecord`] by position: the columns come in the order
+/// the fields are listed, which every `SELECT` of the type follows.
+macro_rules! by_position {
+    ($t:ident { $($f:ident),+ $(,)? }) => {
+        impl FromRecord for $t {
+            #[allow(unused_assignments)]
+            fn from_record<R: Record>(r: &R) -> Result<Self> {
+                let mut i = 0;
+                Ok(Self {
+                    $($f: {
+                        let v = r.get(i)?;
+                        i += 1;
+                        v
+                    },)+
+                })
+            }
+        }
+    };
+}
+
 /// An inbound message to claim.
 #[derive(Debug, Clone)]
 pub struct NewInbound {
@@ -30,7 +53,7 @@ pub struct NewInbound {
 }
 
 /// A stored inbound message, for re-processing.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct InboundRow {
     /// `msg_…` id.
     pub id: String,
@@ -53,7 +76,7 @@ pub struct InboundRow {
 }
 
 /// An inbound message as the API shows it (without its payload).
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct InboundView {
     /// `msg_…` id.
     pub id: String,
@@ -76,7 +99,7 @@ pub struct InboundView {
 }
 
 /// A reporter row.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ReporterRow {
     /// `rep_…` id.
     pub id: String,
@@ -142,7 +165,7 @@ pub struct NewComplaint {
 }
 
 /// A complaint row.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ComplaintRow {
     /// `cmp_…` id.
     pub id: String,
@@ -220,7 +243,7 @@ pub struct NewAttachment {
 }
 
 /// An attachment row with its complaint.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AttachmentRow {
     /// Complaint id.
     pub complaint_id: String,
@@ -252,7 +275,7 @@ impl From<AttachmentRow> for AttachmentView {
 }
 
 /// A delivery claimed by a dispatcher, with its event.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
     /// `dlv_…` id.
     pub id: String,
@@ -273,7 +296,7 @@ pub struct ClaimedDelivery {
 }
 
 /// A delivery row, as the API lists it.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct DeliveryRow {
     /// `dlv_…` id.
     pub id: String,
@@ -365,3 +388,89 @@ impl ComplaintRow {
         }
     }
 }
+
+by_position!(InboundRow {
+    id,
+    channel,
+    channel_name,
+    provider_message_id,
+    raw_content_type,
+    raw_payload,
+    message,
+    complaint_id,
+    received_at
+});
+by_position!(InboundView {
+    id,
+    channel,
+    channel_name,
+    provider_message_id,
+    received_at,
+    stored_at,
+    complaint_id,
+    processed_at,
+    error
+});
+by_position!(ReporterRow {
+    id,
+    name,
+    phone,
+    email
+});
+by_position!(ComplaintRow {
+    id,
+    tracking_code,
+    status,
+    classification,
+    title,
+    body,
+    content_key,
+    category,
+    agency,
+    location,
+    occurred_at,
+    received_at,
+    channel,
+    channel_name,
+    reporter_id,
+    reporter,
+    anonymous,
+    confidential,
+    duplicate_of,
+    related,
+    message_ids,
+    open_key,
+    last_message_at,
+    sealed_at,
+    updated_at
+});
+by_position!(AttachmentRow {
+    complaint_id,
+    id,
+    mime,
+    size,
+    sha256,
+    filename,
+    state
+});
+by_position!(ClaimedDelivery {
+    id,
+    event_id,
+    sink,
+    attempts,
+    event_type,
+    agency,
+    occurred_at,
+    payload
+});
+by_position!(DeliveryRow {
+    id,
+    event_id,
+    sink,
+    state,
+    attempts,
+    next_attempt_at,
+    last_error,
+    delivered_at,
+    created_at
+});

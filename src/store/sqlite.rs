@@ -1,41 +1,54 @@
-//! The SQLite backend: WAL mode, one writer task that group-commits.
+//! The SQLite backend: WAL mode, one writer thread that group-commits.
 //!
-//! Every write is queued to the writer. The writer takes everything queued
-//! (up to `write_batch_max`) and runs it in one `BEGIN IMMEDIATE`
-//! transaction with one commit, so one fsync covers the whole batch:
-//! - message claims first, all of them in one multi-row insert;
-//! - then the other ops, in order.
+//! Every write is queued to the writer, a thread that owns the only
+//! read-write connection. It takes everything queued (up to
+//! `write_batch_max`) and commits it together, so one fsync covers many
+//! requests:
+//! - message claims first, in one transaction with one multi-row insert;
+//! - then the other ops, in one transaction.
 //!
-//! If anything in the batch fails, the batch is rolled back, the claims are
-//! retried together and each op alone, so one bad op never fails its
-//! neighbours. Reads use a separate read-only pool, which WAL lets run beside
-//! the writer.
+//! The writer runs the statements itself, synchronously: a batch costs one
+//! hand-off between threads, not one per statement. If a group fails it is
+//! rolled back and each claim or op is retried alone, so one bad op never
+//! fails its neighbours. Background ops (processing the backlog) wait for a
+//! lull in claims, but run at least every 100 ms.
+//!
+//! Reads use separate read-only connections on tokio's blocking threads,
+//! which WAL lets run beside the writer.
 
-use std::path::PathBuf;
-use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Connection};
-use tokio::sync::{mpsc, oneshot};
+use futures_util::FutureExt as _;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use std::collections::HashMap;
-
-use super::{Claimed, NewInbound, Op, Result, StoreError, StoreOptions, Tx};
+use super::{Claimed, NewInbound, Op, Result, StoreError, StoreOptions, claim_messages};
 use salur_channels_core::BoxFuture;
 
 /// Queue depth before callers wait: back-pressure under overload.
 const QUEUE_DEPTH: usize = 16_384;
 /// While claims keep arriving, background work still runs this often.
-const BACKGROUND_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+const BACKGROUND_EVERY: Duration = Duration::from_millis(100);
+/// How long the writer waits for a claim before it runs background work.
+const LULL: Duration = Duration::from_millis(1);
+/// How long a statement waits for a lock held by another process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
+
+/// The schema, in order; `PRAGMA user_version` records the last applied.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "0001_core.sql",
+    include_str!("../../migrations/sqlite/0001_core.sql"),
+)];
 
 trait Job: Send {
     fn background(&self) -> bool;
-    fn run<'a>(&'a mut self, conn: &'a mut SqliteConnection) -> BoxFuture<'a, Result<()>>;
+    fn run<'a>(&'a mut self, conn: &'a mut Connection) -> BoxFuture<'a, Result<()>>;
     fn finish(self: Box<Self>, result: Result<()>);
 }
 
@@ -50,7 +63,7 @@ impl<O: Op> Job for OpJob<O> {
         O::BACKGROUND
     }
 
-    fn run<'a>(&'a mut self, conn: &'a mut SqliteConnection) -> BoxFuture<'a, Result<()>> {
+    fn run<'a>(&'a mut self, conn: &'a mut Connection) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             self.out = Some(self.op.run(conn).await?);
             Ok(())
@@ -69,30 +82,24 @@ impl<O: Op> Job for OpJob<O> {
     }
 }
 
+type ClaimReply = oneshot::Sender<Result<Claimed>>;
+
 enum Msg {
-    Claim(Box<NewInbound>, oneshot::Sender<Result<Claimed>>),
+    Claim(Box<NewInbound>, ClaimReply),
     Job(Box<dyn Job>),
     Close(oneshot::Sender<()>),
 }
 
-/// What the writer collected for one transaction.
+/// What the writer collected for one round.
 #[derive(Default)]
 struct Batch {
-    claims: Vec<(Box<NewInbound>, oneshot::Sender<Result<Claimed>>)>,
+    claims: Vec<(Box<NewInbound>, ClaimReply)>,
     jobs: Vec<Box<dyn Job>>,
 }
 
 impl Batch {
     fn len(&self) -> usize {
         self.claims.len() + self.jobs.len()
-    }
-
-    fn push(&mut self, msg: Msg, closing: &mut Option<oneshot::Sender<()>>) {
-        match msg {
-            Msg::Claim(row, reply) => self.claims.push((row, reply)),
-            Msg::Job(job) => self.jobs.push(job),
-            Msg::Close(done) => *closing = Some(done),
-        }
     }
 }
 
@@ -104,9 +111,12 @@ pub struct SqliteStore {
 
 struct Inner {
     queue: mpsc::Sender<Msg>,
-    reads: SqlitePool,
-    connect: SqliteConnectOptions,
+    /// Idle read-only connections.
+    idle: Mutex<Vec<Connection>>,
+    /// Bounds the number of read connections.
+    readers: Semaphore,
     path: PathBuf,
+    synchronous_full: bool,
 }
 
 /// Turns `sqlite://rel/path.db`, `sqlite:///abs/path.db` or `sqlite:path.db`
@@ -126,6 +136,63 @@ pub fn sqlite_path(url: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(rest))
 }
 
+/// Opens a connection with the settings every Salur connection uses.
+fn connect(path: &Path, synchronous_full: bool, read_only: bool) -> Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if !read_only {
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Url(format!(
+                "{} cannot use WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+    }
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if synchronous_full { "FULL" } else { "NORMAL" },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Applies the migrations the database lacks, each in its own transaction.
+/// The version is read inside the transaction, so two processes migrating
+/// at once apply each step once.
+fn migrate_conn(conn: &mut Connection) -> Result<()> {
+    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+    for (version, name, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current > latest {
+            return Err(StoreError::Schema(format!(
+                "the database is at schema version {current}, newer than this salur knows \
+                 ({latest}); run a newer salur"
+            )));
+        }
+        if current >= *version {
+            continue;
+        }
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Schema(format!("{name}: {e}")))?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(migration = name, "applied");
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     pub(super) async fn open(opts: &StoreOptions) -> Result<Self> {
         let path = sqlite_path(&opts.url)?;
@@ -133,47 +200,45 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let connect = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(StoreError::Sql)?
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(if opts.sqlite_synchronous_full {
-                SqliteSynchronous::Full
-            } else {
-                SqliteSynchronous::Normal
-            })
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .statement_cache_capacity(256)
-            .disable_statement_logging();
-        let writer = connect.connect().await?;
-        let reads = SqlitePoolOptions::new()
-            .max_connections(opts.max_connections.clamp(1, 64))
-            .connect_with(connect.clone().read_only(true))
-            .await?;
+        let full = opts.sqlite_synchronous_full;
+        let writer = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || connect(&path, full, false))
+                .await
+                .map_err(|e| StoreError::Op(format!("opening the database failed: {e}")))??
+        };
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run_writer(writer, rx, opts.write_batch_max.max(1)));
+        let max = opts.write_batch_max.max(1);
+        std::thread::Builder::new()
+            .name("salur-sqlite-writer".into())
+            .spawn(move || run_writer(writer, rx, max))
+            .map_err(|e| StoreError::Op(format!("cannot start the writer thread: {e}")))?;
+        let readers = usize::try_from(opts.max_connections.clamp(1, 64)).unwrap_or(1);
         Ok(Self {
             inner: Arc::new(Inner {
                 queue,
-                reads,
-                connect,
+                idle: Mutex::new(Vec::new()),
+                readers: Semaphore::new(readers),
                 path,
+                synchronous_full: full,
             }),
         })
     }
 
     /// The database file.
-    pub fn path(&self) -> &std::path::Path {
+    pub fn path(&self) -> &Path {
         &self.inner.path
     }
 
     pub(super) async fn migrate(&self) -> Result<()> {
-        let mut conn = self.inner.connect.connect().await?;
-        sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
-        conn.close().await?;
-        Ok(())
+        let path = self.inner.path.clone();
+        let full = self.inner.synchronous_full;
+        tokio::task::spawn_blocking(move || {
+            let mut conn = connect(&path, full, false)?;
+            migrate_conn(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Op(format!("the migration task failed: {e}")))?
     }
 
     pub(super) async fn write<O: Op>(&self, op: O) -> Result<O::Output> {
@@ -202,16 +267,44 @@ impl SqliteStore {
     }
 
     pub(super) async fn read<O: Op>(&self, mut op: O) -> Result<O::Output> {
-        let mut conn = self.inner.reads.acquire().await?;
-        op.run(&mut *conn).await
+        let _permit = self
+            .inner
+            .readers
+            .acquire()
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let idle = inner
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let mut conn = match idle {
+                Some(c) => c,
+                None => connect(&inner.path, inner.synchronous_full, true)?,
+            };
+            let out = run_now(op.run(&mut conn));
+            inner
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Op(format!("the read task failed: {e}")))?
     }
 
     pub(super) async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1")
-            .execute(&self.inner.reads)
-            .await
-            .is_ok()
-            && !self.inner.queue.is_closed()
+        struct Ping;
+        impl Op for Ping {
+            type Output = ();
+            async fn run<C: super::Tx>(&mut self, c: &mut C) -> Result<()> {
+                c.count_quarantine().await.map(drop)
+            }
+        }
+        !self.inner.queue.is_closed() && self.read(Ping).await.is_ok()
     }
 
     pub(super) async fn close(&self) {
@@ -219,22 +312,38 @@ impl SqliteStore {
         if self.inner.queue.send(Msg::Close(tx)).await.is_ok() {
             let _ = rx.await;
         }
-        self.inner.reads.close().await;
+        self.inner.readers.close();
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }
 
-async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, max: usize) {
+fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Msg>, max: usize) {
     let mut closing: Option<oneshot::Sender<()>> = None;
-    let mut background: std::collections::VecDeque<Box<dyn Job>> =
-        std::collections::VecDeque::new();
-    let mut last_background = std::time::Instant::now();
+    let mut background: VecDeque<Box<dyn Job>> = VecDeque::new();
+    let mut last_background = Instant::now();
     loop {
         let mut batch = Batch::default();
-        if background.is_empty() {
-            match rx.recv().await {
-                Some(msg) => take(msg, &mut batch, &mut background, &mut closing),
+        let first = if background.is_empty() {
+            match rx.blocking_recv() {
+                Some(msg) => Some(msg),
                 None => break,
             }
+        } else if last_background.elapsed() < BACKGROUND_EVERY {
+            // Background work waits for a short lull, so a burst of claims
+            // is not stalled behind it.
+            match wait_briefly(&mut rx) {
+                Ok(msg) => msg,
+                Err(()) => break,
+            }
+        } else {
+            None
+        };
+        if let Some(msg) = first {
+            take(msg, &mut batch, &mut background, &mut closing);
         }
         while batch.len() < max {
             match rx.try_recv() {
@@ -242,33 +351,32 @@ async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, max
                 Err(_) => break,
             }
         }
-        // Claims go first; background work runs when no claim waits, or
-        // at least every BACKGROUND_EVERY.
-        if !background.is_empty()
-            && (batch.claims.is_empty() || last_background.elapsed() >= BACKGROUND_EVERY)
+        // Claims go first; background work runs when no claim waits, or at
+        // least every BACKGROUND_EVERY.
+        if (batch.claims.is_empty() || last_background.elapsed() >= BACKGROUND_EVERY)
             && let Some(job) = background.pop_front()
         {
             batch.jobs.push(job);
-            last_background = std::time::Instant::now();
+            last_background = Instant::now();
         }
         if batch.len() > 0 {
-            run_batch(&mut conn, batch).await;
+            run_batch(&mut conn, batch);
         }
         if closing.is_some() {
             rx.close();
             // Writes queued before the close are still served.
             let mut batch = Batch::default();
             while let Ok(msg) = rx.try_recv() {
-                batch.push(msg, &mut closing);
+                take(msg, &mut batch, &mut background, &mut closing);
             }
             batch.jobs.extend(background.drain(..));
             if batch.len() > 0 {
-                run_batch(&mut conn, batch).await;
+                run_batch(&mut conn, batch);
             }
             break;
         }
     }
-    if let Err(e) = conn.close().await {
+    if let Err((_, e)) = conn.close() {
         tracing::warn!(error = %e, "closing the sqlite writer connection failed");
     }
     if let Some(done) = closing {
@@ -279,157 +387,161 @@ async fn run_writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, max
 fn take(
     msg: Msg,
     batch: &mut Batch,
-    background: &mut std::collections::VecDeque<Box<dyn Job>>,
+    background: &mut VecDeque<Box<dyn Job>>,
     closing: &mut Option<oneshot::Sender<()>>,
 ) {
     match msg {
+        Msg::Claim(row, reply) => batch.claims.push((row, reply)),
         Msg::Job(job) if job.background() => background.push_back(job),
-        other => batch.push(other, closing),
+        Msg::Job(job) => batch.jobs.push(job),
+        Msg::Close(done) => *closing = Some(done),
     }
 }
 
-/// Claims a batch of messages without an explicit transaction: one
-/// multi-row `INSERT … ON CONFLICT DO NOTHING` is atomic and durable on its
-/// own, and saves the writer two round trips per batch. Replays are found
-/// first; if the insert count shows that another process stored one of the
-/// keys in between, the ids that landed are read back, so the answer stays
-/// exact.
-async fn claim_batch(conn: &mut SqliteConnection, rows: &[NewInbound]) -> Result<Vec<Claimed>> {
-    let keys: Vec<(&str, &str)> = rows
-        .iter()
-        .map(|r| (r.channel_name.as_str(), r.provider_message_id.as_str()))
-        .collect();
-    let mut known: HashMap<(String, String), Claimed> = HashMap::new();
-    for chunk in keys.chunks(1000) {
-        for info in conn.replay_info(chunk).await? {
-            known.insert(
-                (info.channel_name, info.provider_message_id),
-                Claimed {
-                    message_id: info.id,
-                    replay: true,
-                    complaint_id: info.complaint_id,
-                    tracking_code: info.tracking_code,
-                },
-            );
+/// Waits up to [`LULL`] for a message. `Err` when the queue is closed.
+fn wait_briefly(rx: &mut mpsc::Receiver<Msg>) -> std::result::Result<Option<Msg>, ()> {
+    let start = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(msg) => return Ok(Some(msg)),
+            Err(mpsc::error::TryRecvError::Disconnected) => return Err(()),
+            Err(mpsc::error::TryRecvError::Empty) if start.elapsed() >= LULL => return Ok(None),
+            Err(mpsc::error::TryRecvError::Empty) => std::thread::sleep(LULL / 8),
         }
     }
-    // The first copy of a key within the batch is the one stored.
-    let mut first: HashMap<(&str, &str), &str> = HashMap::new();
-    let mut fresh: Vec<&NewInbound> = Vec::new();
-    for (row, key) in rows.iter().zip(&keys) {
-        if known.contains_key(&(key.0.to_owned(), key.1.to_owned())) || first.contains_key(key) {
-            continue;
-        }
-        first.insert(*key, &row.id);
-        fresh.push(row);
-    }
-    let mut inserted = 0;
-    for chunk in fresh.chunks(1000) {
-        inserted += conn.insert_inbound_many(chunk).await?;
-    }
-    let landed: Option<std::collections::HashSet<String>> = if inserted as usize == fresh.len() {
-        None
-    } else {
-        let ids: Vec<&str> = fresh.iter().map(|r| r.id.as_str()).collect();
-        let mut landed = std::collections::HashSet::new();
-        for chunk in ids.chunks(1000) {
-            landed.extend(conn.stored_message_ids(chunk).await?);
-        }
-        Some(landed)
-    };
-    let mut out = Vec::with_capacity(rows.len());
-    for (row, key) in rows.iter().zip(&keys) {
-        let owner = first.get(key).copied();
-        let ours =
-            owner == Some(row.id.as_str()) && landed.as_ref().is_none_or(|l| l.contains(&row.id));
-        if ours {
-            out.push(Claimed {
-                message_id: row.id.clone(),
-                replay: false,
-                complaint_id: None,
-                tracking_code: None,
-            });
-        } else if let Some(c) = known.get(&(key.0.to_owned(), key.1.to_owned())) {
-            out.push(c.clone());
-        } else if let Some(owner) = owner
-            && landed.as_ref().is_none_or(|l| l.contains(owner))
-        {
-            out.push(Claimed {
-                message_id: owner.to_owned(),
-                replay: true,
-                complaint_id: None,
-                tracking_code: None,
-            });
-        } else {
-            // Stored by another process between our look-up and insert.
-            let info = conn.replay_info(&[*key]).await?.pop();
-            let info = info.ok_or_else(|| StoreError::Op("claimed message vanished".into()))?;
-            out.push(Claimed {
-                message_id: info.id,
-                replay: true,
-                complaint_id: info.complaint_id,
-                tracking_code: info.tracking_code,
-            });
-        }
-    }
-    Ok(out)
 }
 
-async fn run_batch(conn: &mut SqliteConnection, mut batch: Batch) {
-    let (rows, replies): (Vec<NewInbound>, Vec<_>) = batch
-        .claims
-        .into_iter()
-        .map(|(row, reply)| (*row, reply))
-        .unzip();
-    if !rows.is_empty() {
-        match claim_batch(conn, &rows).await {
+/// Runs SQLite work to completion on this thread. Its statements run
+/// synchronously, so the future is ready at once; one that waits for
+/// anything else is refused rather than blocked on.
+fn run_now<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    work.now_or_never().unwrap_or_else(|| {
+        Err(StoreError::Op(
+            "a SQLite operation waited for something other than the database".into(),
+        ))
+    })
+}
+
+/// Opens a write transaction.
+fn begin(conn: &Connection) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    Ok(())
+}
+
+/// Commits when `result` is a success; rolls back when it or the commit
+/// failed.
+fn end<T>(conn: &Connection, result: Result<T>) -> Result<T> {
+    let result = result.and_then(|v| {
+        conn.execute_batch("COMMIT")?;
+        Ok(v)
+    });
+    if result.is_err()
+        && !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch("ROLLBACK")
+    {
+        tracing::warn!(error = %e, "rolling back a failed write failed");
+    }
+    result
+}
+
+/// Claims `rows` in one transaction.
+fn claim_rows(conn: &mut Connection, rows: &[NewInbound]) -> Result<Vec<Claimed>> {
+    begin(conn)?;
+    let result = run_now(claim_messages(conn, rows));
+    end(conn, result)
+}
+
+fn run_batch(conn: &mut Connection, batch: Batch) {
+    let Batch { claims, mut jobs } = batch;
+    if !claims.is_empty() {
+        let (rows, replies): (Vec<NewInbound>, Vec<ClaimReply>) =
+            claims.into_iter().map(|(row, reply)| (*row, reply)).unzip();
+        match claim_rows(conn, &rows) {
             Ok(claimed) => {
                 for (reply, c) in replies.into_iter().zip(claimed) {
                     let _ = reply.send(Ok(c));
                 }
             }
             Err(e) => {
-                let msg = e.to_string();
-                tracing::warn!(error = %msg, size = rows.len(), "storing messages failed");
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::Op(format!(
-                        "storing the message failed: {msg}"
-                    ))));
+                tracing::debug!(error = %e, size = rows.len(), "group claim failed; retrying one by one");
+                for (row, reply) in rows.iter().zip(replies) {
+                    let one = claim_rows(conn, std::slice::from_ref(row)).and_then(|mut v| {
+                        v.pop()
+                            .ok_or_else(|| StoreError::Op("claim returned nothing".into()))
+                    });
+                    if let Err(e) = &one {
+                        tracing::warn!(error = %e, "storing a message failed");
+                    }
+                    let _ = reply.send(one);
                 }
             }
         }
     }
-    if batch.jobs.len() > 1 {
-        match run_jobs(conn, &mut batch.jobs).await {
+    if jobs.len() > 1 {
+        let together = begin(conn).and_then(|()| {
+            let result = run_now(async {
+                for job in &mut jobs {
+                    job.run(conn).await?;
+                }
+                Ok(())
+            });
+            end(conn, result)
+        });
+        match together {
             Ok(()) => {
-                for job in batch.jobs {
+                for job in jobs {
                     job.finish(Ok(()));
                 }
                 return;
             }
             Err(e) => {
-                tracing::debug!(error = %e, size = batch.jobs.len(), "group commit failed; retrying one by one");
+                tracing::debug!(error = %e, size = jobs.len(), "group commit failed; retrying one by one");
             }
         }
     }
-    for mut job in batch.jobs {
-        let result = run_alone(conn, job.as_mut()).await;
+    for mut job in jobs {
+        let result = begin(conn).and_then(|()| {
+            let result = run_now(job.run(conn));
+            end(conn, result)
+        });
         job.finish(result);
     }
 }
 
-async fn run_jobs(conn: &mut SqliteConnection, jobs: &mut [Box<dyn Job>]) -> Result<()> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    for job in jobs.iter_mut() {
-        job.run(&mut tx).await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-async fn run_alone(conn: &mut SqliteConnection, job: &mut dyn Job) -> Result<()> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    job.run(&mut tx).await?;
-    tx.commit().await?;
-    Ok(())
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let mut files: Vec<String> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+                .expect("migrations folder")
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sql"))
+                .collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS.iter().map(|m| m.1.to_owned()).collect();
+        assert_eq!(files, listed);
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.0, i64::try_from(i).expect("small") + 1);
+        }
+    }
+
+    #[test]
+    fn migrating_twice_applies_each_step_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.db");
+        let mut conn = connect(&path, true, false).expect("open");
+        migrate_conn(&mut conn).expect("first");
+        migrate_conn(&mut conn).expect("second");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        conn.pragma_update(None, "user_version", 99).expect("bump");
+        let err = migrate_conn(&mut conn).expect_err("newer schema");
+        assert!(err.to_string().contains("newer than this salur"), "{err}");
+    }
 }

@@ -1,18 +1,19 @@
 //! The storage operations both backends provide.
 //!
-//! [`Tx`] is implemented for a SQLite and a PostgreSQL connection by one
-//! macro, so the SQL is written once. The few statements whose dialects
-//! differ are passed to the macro.
+//! [`Tx`] is implemented once, for every connection that can run
+//! statements ([`Exec`]), so the SQL is written once. The few statements
+//! whose dialects differ branch on [`Exec::POSTGRES`].
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use sqlx::types::Json;
 
+use super::Result;
+use super::exec::{Exec, FromRecord, Param, Record, params};
 use super::rows::*;
 
-/// SQL result alias.
-pub type SqlResult<T> = std::result::Result<T, sqlx::Error>;
+/// Result alias for one storage operation.
+pub type SqlResult<T> = Result<T>;
 
 /// Storage operations on one connection, usually inside a transaction.
 pub trait Tx: Send {
@@ -274,7 +275,7 @@ pub trait Tx: Send {
 }
 
 /// What a replayed message was stored as.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ReplayInfo {
     /// Channel instance.
     pub channel_name: String,
@@ -299,6 +300,18 @@ pub struct OutboxStats {
     pub oldest_pending: Option<DateTime<Utc>>,
 }
 
+impl FromRecord for ReplayInfo {
+    fn from_record<R: Record>(r: &R) -> Result<Self> {
+        Ok(Self {
+            channel_name: r.get(0)?,
+            provider_message_id: r.get(1)?,
+            id: r.get(2)?,
+            complaint_id: r.get(3)?,
+            tracking_code: r.get(4)?,
+        })
+    }
+}
+
 /// Tables [`Tx::count_rows`] may count.
 const COUNTABLE: &[&str] = &[
     "inbound_messages",
@@ -312,687 +325,725 @@ const COUNTABLE: &[&str] = &[
     "quarantine",
 ];
 
-const COMPLAINT_COLUMNS: &str = "id, tracking_code, status, classification, title, body, content_key, \
-     category, agency, location, occurred_at, received_at, channel, channel_name, reporter_id, \
-     reporter, anonymous, confidential, duplicate_of, related, message_ids, open_key, \
-     last_message_at, sealed_at, updated_at";
-
+/// `SELECT <the columns of ComplaintRow> FROM complaints <tail>`.
 macro_rules! complaint_select {
     ($tail:literal) => {
-        sqlx::AssertSqlSafe(format!(
-            "SELECT {COMPLAINT_COLUMNS} FROM complaints {}",
+        concat!(
+            "SELECT id, tracking_code, status, classification, title, body, content_key, \
+             category, agency, location, occurred_at, received_at, channel, channel_name, \
+             reporter_id, reporter, anonymous, confidential, duplicate_of, related, message_ids, \
+             open_key, last_message_at, sealed_at, updated_at FROM complaints ",
             $tail
-        ))
+        )
     };
 }
 
-/// A multi-row `INSERT INTO inbound_messages … VALUES …` for `rows`, without
-/// its conflict clause.
-macro_rules! inbound_insert {
-    ($db:ty, $rows:expr) => {{
-        let stored_at = chrono::Utc::now();
-        let mut q = sqlx::QueryBuilder::<$db>::new(
-            "INSERT INTO inbound_messages (id, channel, channel_name, provider_message_id, \
-             reporter_handle, received_at, stored_at, raw_content_type, raw_payload, message) ",
-        );
-        q.push_values($rows, |mut b, m| {
-            b.push_bind(&m.id)
-                .push_bind(&m.channel)
-                .push_bind(&m.channel_name)
-                .push_bind(&m.provider_message_id)
-                .push_bind(&m.reporter_handle)
-                .push_bind(m.received_at)
-                .push_bind(stored_at)
-                .push_bind(&m.raw_content_type)
-                .push_bind(&m.raw_payload)
-                .push_bind(Json(&m.message));
-        });
-        q
-    }};
-}
+const INBOUND_COLUMNS: &str = "(id, channel, channel_name, provider_message_id, reporter_handle, \
+     received_at, stored_at, raw_content_type, raw_payload, message)";
 
-/// Implements [`Tx`] for a connection type. `$claim` is the backend's
-/// delivery-claim statement.
-macro_rules! impl_tx {
-    ($db:ty, $conn:ty, $claim:expr, $pending:expr) => {
-        impl $crate::store::tx::Tx for $conn {
-            async fn claim_many(&mut self, rows: &[NewInbound]) -> SqlResult<Vec<String>> {
-                if rows.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut q = inbound_insert!($db, rows);
-                q.push(" ON CONFLICT (channel_name, provider_message_id) DO NOTHING RETURNING id");
-                q.build_query_scalar().fetch_all(&mut *self).await
-            }
-
-            async fn insert_inbound_many(&mut self, rows: &[&NewInbound]) -> SqlResult<u64> {
-                if rows.is_empty() {
-                    return Ok(0);
-                }
-                let mut q = inbound_insert!($db, rows);
-                q.push(" ON CONFLICT (channel_name, provider_message_id) DO NOTHING");
-                Ok(q.build().execute(&mut *self).await?.rows_affected())
-            }
-
-            async fn stored_message_ids(&mut self, ids: &[&str]) -> SqlResult<Vec<String>> {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT id FROM inbound_messages WHERE id IN (");
-                let mut list = q.separated(", ");
-                for id in ids {
-                    list.push_bind(*id);
-                }
-                q.push(")");
-                q.build_query_scalar().fetch_all(&mut *self).await
-            }
-
-            async fn pending_inbound(&mut self, limit: i64) -> SqlResult<Vec<InboundRow>> {
-                sqlx::query_as($pending).bind(limit).fetch_all(&mut *self).await
-            }
-
-            async fn set_inbound_failed(&mut self, message_id: &str, error: &str, now: DateTime<Utc>) -> SqlResult<()> {
-                sqlx::query("UPDATE inbound_messages SET error = $2, processed_at = $3 WHERE id = $1")
-                    .bind(message_id)
-                    .bind(error)
-                    .bind(now)
-                    .execute(&mut *self)
-                    .await?;
-                Ok(())
-            }
-
-            async fn replay_info(&mut self, keys: &[(&str, &str)]) -> SqlResult<Vec<ReplayInfo>> {
-                if keys.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut q = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT m.channel_name, m.provider_message_id, m.id, m.complaint_id, \
-                     COALESCE(f.tracking_code, c.tracking_code) AS tracking_code \
-                     FROM inbound_messages m \
-                     LEFT JOIN complaints c ON c.id = m.complaint_id \
-                     LEFT JOIN complaints f ON f.id = c.duplicate_of \
-                     WHERE (m.channel_name, m.provider_message_id) IN ",
-                );
-                q.push_tuples(keys, |mut b, (channel, id)| {
-                    b.push_bind(*channel).push_bind(*id);
-                });
-                q.build_query_as().fetch_all(&mut *self).await
-            }
-
-            async fn inbound_view(&mut self, id: &str) -> SqlResult<Option<InboundView>> {
-                sqlx::query_as(
-                    "SELECT id, channel, channel_name, provider_message_id, received_at, stored_at, \
-                     complaint_id, processed_at, error FROM inbound_messages WHERE id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&mut *self)
-                .await
-            }
-
-            async fn find_inbound(
-                &mut self,
-                channel_name: &str,
-                provider_message_id: &str,
-            ) -> SqlResult<Option<(String, Option<String>)>> {
-                sqlx::query_as(
-                    "SELECT id, complaint_id FROM inbound_messages \
-                     WHERE channel_name = $1 AND provider_message_id = $2",
-                )
-                .bind(channel_name)
-                .bind(provider_message_id)
-                .fetch_optional(&mut *self)
-                .await
-            }
-
-            async fn set_inbound_complaint(
-                &mut self,
-                message_id: &str,
-                complaint_id: &str,
-                now: DateTime<Utc>,
-            ) -> SqlResult<()> {
-                sqlx::query(
-                    "UPDATE inbound_messages SET complaint_id = $2, processed_at = $3, error = NULL \
-                     WHERE id = $1",
-                )
-                .bind(message_id)
-                .bind(complaint_id)
-                .bind(now)
-                .execute(&mut *self)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO complaint_messages (complaint_id, message_id, linked_at) \
-                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                )
-                .bind(complaint_id)
-                .bind(message_id)
-                .bind(now)
-                .execute(&mut *self)
-                .await?;
-                Ok(())
-            }
-
-            async fn inbound_for_complaint(&mut self, complaint_id: &str) -> SqlResult<Vec<InboundRow>> {
-                sqlx::query_as(
-                    "SELECT m.id, m.channel, m.channel_name, m.provider_message_id, m.raw_content_type, \
-                     m.raw_payload, m.message, m.complaint_id, m.received_at \
-                     FROM complaint_messages l JOIN inbound_messages m ON m.id = l.message_id \
-                     WHERE l.complaint_id = $1 ORDER BY m.received_at, m.id",
-                )
-                .bind(complaint_id)
-                .fetch_all(&mut *self)
-                .await
-            }
-
-            async fn identity_reporter(&mut self, handle: &str) -> SqlResult<Option<String>> {
-                sqlx::query_scalar("SELECT reporter_id FROM reporter_identities WHERE handle = $1")
-                    .bind(handle)
-                    .fetch_optional(&mut *self)
-                    .await
-            }
-
-            async fn reporter_by_phone(&mut self, phone: &str) -> SqlResult<Option<String>> {
-                sqlx::query_scalar("SELECT id FROM reporters WHERE phone = $1 ORDER BY id LIMIT 1")
-                    .bind(phone)
-                    .fetch_optional(&mut *self)
-                    .await
-            }
-
-            async fn reporter_by_email(&mut self, email: &str) -> SqlResult<Option<String>> {
-                sqlx::query_scalar("SELECT id FROM reporters WHERE email = $1 ORDER BY id LIMIT 1")
-                    .bind(email)
-                    .fetch_optional(&mut *self)
-                    .await
-            }
-
-            async fn insert_reporter(&mut self, r: &ReporterRow, now: DateTime<Utc>) -> SqlResult<()> {
-                sqlx::query(
-                    "INSERT INTO reporters (id, name, phone, email, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5)",
-                )
-                .bind(&r.id)
-                .bind(&r.name)
-                .bind(&r.phone)
-                .bind(&r.email)
-                .bind(now)
-                .execute(&mut *self)
-                .await?;
-                Ok(())
-            }
-
-            async fn enrich_reporter(&mut self, r: &ReporterRow, now: DateTime<Utc>) -> SqlResult<()> {
-                sqlx::query(
-                    "UPDATE reporters SET name = COALESCE(name, $2), phone = COALESCE(phone, $3), \
-                     email = COALESCE(email, $4), updated_at = $5 \
-                     WHERE id = $1 AND ((name IS NULL AND $2 IS NOT NULL) \
-                       OR (phone IS NULL AND $3 IS NOT NULL) OR (email IS NULL AND $4 IS NOT NULL))",
-                )
-                .bind(&r.id)
-                .bind(&r.name)
-                .bind(&r.phone)
-                .bind(&r.email)
-                .bind(now)
-                .execute(&mut *self)
-                .await?;
-                Ok(())
-            }
-
-            async fn delete_reporter(&mut self, id: &str) -> SqlResult<()> {
-                sqlx::query("DELETE FROM reporters WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *self)
-                    .await?;
-                Ok(())
-            }
-
-            async fn reporter(&mut self, id: &str) -> SqlResult<Option<ReporterRow>> {
-                sqlx::query_as("SELECT id, name, phone, email FROM reporters WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *self)
-                    .await
-            }
-
-            async fn insert_identity(
-                &mut self,
-                handle: &str,
-                reporter_id: &str,
-                channel: &str,
-                now: DateTime<Utc>,
-            ) -> SqlResult<bool> {
-                let r = sqlx::query(
-                    "INSERT INTO reporter_identities (handle, reporter_id, channel, created_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (handle) DO NOTHING",
-                )
-                .bind(handle)
-                .bind(reporter_id)
-                .bind(channel)
-                .bind(now)
-                .execute(&mut *self)
-                .await?;
-                Ok(r.rows_affected() == 1)
-            }
-
-            async fn insert_complaint(&mut self, c: &NewComplaint) -> SqlResult<bool> {
-                let r = sqlx::query(
-                    "INSERT INTO complaints (id, tracking_code, status, classification, title, body, \
-                     content_key, category, agency, location, occurred_at, received_at, channel, \
-                     channel_name, reporter_id, reporter, anonymous, confidential, duplicate_of, \
-                     message_ids, open_key, last_message_at, sealed_at, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                     $17, $18, $19, $20, $21, $22, $23, $24, $24) ON CONFLICT DO NOTHING",
-                )
-                .bind(&c.id)
-                .bind(&c.tracking_code)
-                .bind(&c.status)
-                .bind(&c.classification)
-                .bind(&c.title)
-                .bind(&c.body)
-                .bind(&c.content_key)
-                .bind(&c.category)
-                .bind(&c.agency)
-                .bind(c.location.as_ref().map(Json))
-                .bind(c.occurred_at)
-                .bind(c.received_at)
-                .bind(&c.channel)
-                .bind(&c.channel_name)
-                .bind(&c.reporter_id)
-                .bind(Json(&c.reporter))
-                .bind(c.anonymous)
-                .bind(c.confidential)
-                .bind(&c.duplicate_of)
-                .bind(Json(&c.message_ids))
-                .bind(&c.open_key)
-                .bind(c.last_message_at)
-                .bind(c.sealed_at)
-                .bind(c.now)
-                .execute(&mut *self)
-                .await?;
-                Ok(r.rows_affected() == 1)
-            }
-
-            async fn open_complaint(&mut self, open_key: &str) -> SqlResult<Option<ComplaintRow>> {
-                sqlx::query_as(complaint_select!("WHERE open_key = $1"))
-                    .bind(open_key)
-                    .fetch_optional(&mut *self)
-                    .await
-            }
-
-            async fn complaint(&mut self, id: &str) -> SqlResult<Option<ComplaintRow>> {
-                sqlx::query_as(complaint_select!("WHERE id = $1"))
-                    .bind(id)
-                    .fetch_optional(&mut *self)
-                    .await
-            }
-
-            async fn complaint_by_tracking_code(&mut self, code: &str) -> SqlResult<Option<ComplaintRow>> {
-                sqlx::query_as(complaint_select!("WHERE tracking_code = $1"))
-                    .bind(code)
-                    .fetch_optional(&mut *self)
-                    .await
-            }
-
-            async fn update_complaint_content(&mut self, c: &ComplaintRow, now: DateTime<Utc>) -> SqlResult<()> {
-                sqlx::query(
-                    "UPDATE complaints SET title = $2, body = $3, content_key = $4, location = $5, \
-                     reporter = $6, message_ids = $7, last_message_at = $8, updated_at = $9 WHERE id = $1",
-                )
-                .bind(&c.id)
-                .bind(&c.title)
-                .bind(&c.body)
-                .bind(&c.content_key)
-                .bind(&c.location)
-                .bind(&c.reporter)
-                .bind(&c.message_ids)
-                .bind(c.last_message_at)
-                .bind(now)
-                .execute(&mut *self)
-                .await?;
-                Ok(())
-            }
-
-            async fn due_open_complaints(&mut self, before: DateTime<Utc>, limit: i64) -> SqlResult<Vec<String>> {
-                sqlx::query_scalar(
-                    "SELECT id FROM complaints WHERE open_key IS NOT NULL AND last_message_at < $1 \
-                     ORDER BY last_message_at LIMIT $2",
-                )
-                .bind(before)
-                .bind(limit)
-                .fetch_all(&mut *self)
-                .await
-            }
-
-            async fn seal_complaint(
-                &mut self,
-                id: &str,
-                status: &str,
-                duplicate_of: Option<&str>,
-                now: DateTime<Utc>,
-            ) -> SqlResult<()> {
-                sqlx::query(
-                    "UPDATE complaints SET open_key = NULL, sealed_at = $2, status = $3, \
-                     duplicate_of = $4, updated_at = $2 WHERE id = $1",
-                )
-                .bind(id)
-                .bind(now)
-                .bind(status)
-                .bind(duplicate_of)
-                .execute(&mut *self)
-                .await?;
-                Ok(())
-            }
-
-            async fn same_content(
-                &mut self,
-                content_key: &str,
-                since: DateTime<Utc>,
-                exclude_id: &str,
-                reporter: &ReporterRow,
-            ) -> SqlResult<Option<(String, String)>> {
-                sqlx::query_as(
-                    "SELECT c.id, c.tracking_code FROM complaints c JOIN reporters r ON r.id = c.reporter_id \
-                     WHERE c.content_key = $1 AND c.received_at >= $2 AND c.id <> $3 \
-                       AND c.sealed_at IS NOT NULL AND c.duplicate_of IS NULL \
-                       AND (c.reporter_id = $4 OR ($5 IS NOT NULL AND r.phone = $5) \
-                            OR ($6 IS NOT NULL AND r.email = $6)) \
-                     ORDER BY c.received_at, c.id LIMIT 1",
-                )
-                .bind(content_key)
-                .bind(since)
-                .bind(exclude_id)
-                .bind(&reporter.id)
-                .bind(&reporter.phone)
-                .bind(&reporter.email)
-                .fetch_optional(&mut *self)
-                .await
-            }
-
-            async fn list_complaints(&mut self, f: &ComplaintFilter) -> SqlResult<Vec<ComplaintRow>> {
-                sqlx::query_as(complaint_select!(
-                    "WHERE ($1 IS NULL OR status = $1) \
-                       AND ($2 IS NULL OR agency = $2 OR ($2 = '_unrouted' AND agency IS NULL)) \
-                       AND ($3 IS NULL OR channel_name = $3) \
-                       AND ($4 IS NULL OR tracking_code = $4) \
-                       AND ($5 IS NULL OR received_at >= $5) \
-                       AND ($6 IS NULL OR id < $6) \
-                     ORDER BY id DESC LIMIT $7"
-                ))
-                .bind(&f.status)
-                .bind(&f.agency)
-                .bind(&f.channel_name)
-                .bind(&f.tracking_code)
-                .bind(f.since)
-                .bind(&f.before_id)
-                .bind(f.limit)
-                .fetch_all(&mut *self)
-                .await
-            }
-
-            async fn complaint_ids_after(&mut self, after_id: &str, limit: i64) -> SqlResult<Vec<String>> {
-                sqlx::query_scalar("SELECT id FROM complaints WHERE id > $1 ORDER BY id LIMIT $2")
-                    .bind(after_id)
-                    .bind(limit)
-                    .fetch_all(&mut *self)
-                    .await
-            }
-
-            async fn count_complaints(&mut self) -> SqlResult<i64> {
-                sqlx::query_scalar("SELECT COUNT(*) FROM complaints")
-                    .fetch_one(&mut *self)
-                    .await
-            }
-
-            async fn provider_ids(&mut self, channel_name: &str) -> SqlResult<Vec<String>> {
-                sqlx::query_scalar("SELECT provider_message_id FROM inbound_messages WHERE channel_name = $1")
-                    .bind(channel_name)
-                    .fetch_all(&mut *self)
-                    .await
-            }
-
-            async fn count_rows(&mut self, table: &'static str) -> SqlResult<i64> {
-                if !COUNTABLE.contains(&table) {
-                    return Ok(0);
-                }
-                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                    .fetch_one(&mut *self)
-                    .await
-            }
-
-            async fn insert_attachment(&mut self, a: &NewAttachment, now: DateTime<Utc>) -> SqlResult<()> {
-                sqlx::query(
-                    "INSERT INTO attachments (id, complaint_id, message_id, provider_ref, mime, size, \
-                     sha256, filename, caption, state, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)",
-                )
-                .bind(&a.id)
-                .bind(&a.complaint_id)
-                .bind(&a.message_id)
-                .bind(&a.provider_ref)
-                .bind(&a.mime)
-                .bind(a.size)
-                .bind(&a.sha256)
-                .bind(&a.filename)
-                .bind(&a.caption)
-                .bind(now)
-                .execute(&mut *self)
-                .await?;
-                Ok(())
-            }
-
-            async fn attachments(&mut self, complaint_id: &str) -> SqlResult<Vec<AttachmentRow>> {
-                sqlx::query_as(
-                    "SELECT complaint_id, id, mime, size, sha256, filename, state FROM attachments \
-                     WHERE complaint_id = $1 ORDER BY id",
-                )
-                .bind(complaint_id)
-                .fetch_all(&mut *self)
-                .await
-            }
-
-            async fn insert_event(
-                &mut self,
-                id: &str,
-                event_type: &str,
-                complaint_id: &str,
-                agency: Option<&str>,
-                occurred_at: DateTime<Utc>,
-                payload: &str,
-            ) -> SqlResult<()> {
-                sqlx::query(
-                    "INSERT INTO outbox_events (id, event_type, complaint_id, agency, occurred_at, payload) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(id)
-                .bind(event_type)
-                .bind(complaint_id)
-                .bind(agency)
-                .bind(occurred_at)
-                .bind(payload)
-                .execute(&mut *self)
-                .await?;
-                Ok(())
-            }
-
-            async fn insert_delivery(
-                &mut self,
-                id: &str,
-                event_id: &str,
-                sink: &str,
-                now: DateTime<Utc>,
-            ) -> SqlResult<()> {
-                sqlx::query(
-                    "INSERT INTO deliveries (id, event_id, sink, state, attempts, next_attempt_at, created_at) \
-                     VALUES ($1, $2, $3, 'pending', 0, $4, $4) ON CONFLICT (event_id, sink) DO NOTHING",
-                )
-                .bind(id)
-                .bind(event_id)
-                .bind(sink)
-                .bind(now)
-                .execute(&mut *self)
-                .await?;
-                Ok(())
-            }
-
-            async fn claim_deliveries(
-                &mut self,
-                now: DateTime<Utc>,
-                lease_until: DateTime<Utc>,
-                limit: i64,
-            ) -> SqlResult<Vec<ClaimedDelivery>> {
-                let ids: Vec<(String,)> = sqlx::query_as($claim)
-                    .bind(now)
-                    .bind(lease_until)
-                    .bind(limit)
-                    .fetch_all(&mut *self)
-                    .await?;
-                let mut out = Vec::with_capacity(ids.len());
-                for (id,) in ids {
-                    let row: Option<ClaimedDelivery> = sqlx::query_as(
-                        "SELECT d.id, d.event_id, d.sink, d.attempts, e.event_type, e.agency, \
-                         e.occurred_at, e.payload FROM deliveries d JOIN outbox_events e ON e.id = d.event_id \
-                         WHERE d.id = $1",
-                    )
-                    .bind(&id)
-                    .fetch_optional(&mut *self)
-                    .await?;
-                    out.extend(row);
-                }
-                Ok(out)
-            }
-
-            async fn delivery_done(&mut self, id: &str, now: DateTime<Utc>) -> SqlResult<()> {
-                sqlx::query(
-                    "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = $2, \
-                     leased_until = NULL, last_error = NULL WHERE id = $1",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(&mut *self)
-                .await?;
-                Ok(())
-            }
-
-            async fn delivery_failed(
-                &mut self,
-                id: &str,
-                attempts: i32,
-                next: Option<DateTime<Utc>>,
-                error: &str,
-            ) -> SqlResult<()> {
-                sqlx::query(
-                    "UPDATE deliveries SET attempts = $2, \
-                     state = CASE WHEN $3 IS NULL THEN 'dead' ELSE 'pending' END, \
-                     next_attempt_at = COALESCE($3, next_attempt_at), leased_until = NULL, last_error = $4 \
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(attempts)
-                .bind(next)
-                .bind(error)
-                .execute(&mut *self)
-                .await?;
-                Ok(())
-            }
-
-            async fn replay_deliveries(
-                &mut self,
-                event_id: Option<&str>,
-                sink: Option<&str>,
-                include_delivered: bool,
-                now: DateTime<Utc>,
-            ) -> SqlResult<u64> {
-                let r = sqlx::query(
-                    "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, \
-                     leased_until = NULL \
-                     WHERE (state = 'dead' OR ($4 AND state = 'delivered')) \
-                       AND ($2 IS NULL OR event_id = $2) AND ($3 IS NULL OR sink = $3)",
-                )
-                .bind(now)
-                .bind(event_id)
-                .bind(sink)
-                .bind(include_delivered)
-                .execute(&mut *self)
-                .await?;
-                Ok(r.rows_affected())
-            }
-
-            async fn list_deliveries(
-                &mut self,
-                state: Option<&str>,
-                before_id: Option<&str>,
-                limit: i64,
-            ) -> SqlResult<Vec<DeliveryRow>> {
-                sqlx::query_as(
-                    "SELECT id, event_id, sink, state, attempts, next_attempt_at, last_error, delivered_at, \
-                     created_at FROM deliveries WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR id < $2) \
-                     ORDER BY id DESC LIMIT $3",
-                )
-                .bind(state)
-                .bind(before_id)
-                .bind(limit)
-                .fetch_all(&mut *self)
-                .await
-            }
-
-            async fn outbox_stats(&mut self) -> SqlResult<OutboxStats> {
-                let (pending, oldest_pending): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
-                    "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state = 'pending'",
-                )
-                .fetch_one(&mut *self)
-                .await?;
-                let dead: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE state = 'dead'")
-                    .fetch_one(&mut *self)
-                    .await?;
-                Ok(OutboxStats {
-                    pending,
-                    dead,
-                    oldest_pending,
-                })
-            }
-
-            async fn insert_quarantine(&mut self, q: &NewQuarantine) -> SqlResult<()> {
-                sqlx::query(
-                    "INSERT INTO quarantine (id, channel_name, source, error, raw_content_type, raw_payload, \
-                     message_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&q.id)
-                .bind(&q.channel_name)
-                .bind(&q.source)
-                .bind(&q.error)
-                .bind(&q.raw_content_type)
-                .bind(&q.raw_payload)
-                .bind(&q.message_id)
-                .bind(q.now)
-                .execute(&mut *self)
-                .await?;
-                Ok(())
-            }
-
-            async fn count_quarantine(&mut self) -> SqlResult<i64> {
-                sqlx::query_scalar("SELECT COUNT(*) FROM quarantine WHERE resolved_at IS NULL")
-                    .fetch_one(&mut *self)
-                    .await
-            }
+/// Appends `($k, $k+1, …)` groups of `width` placeholders, `rows` times,
+/// numbered from `first`.
+fn push_groups(sql: &mut String, rows: usize, width: usize, first: usize) {
+    use std::fmt::Write as _;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..width {
+            let n = first + r * width + c;
+            let _ = write!(sql, "{}${n}", if c == 0 { "" } else { ", " });
         }
-    };
+        sql.push(')');
+    }
 }
 
-impl_tx!(
-    sqlx::Sqlite,
-    sqlx::SqliteConnection,
-    "UPDATE deliveries SET leased_until = $2 WHERE id IN (SELECT id FROM deliveries \
-     WHERE state = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until < $1) \
-     ORDER BY next_attempt_at LIMIT $3) RETURNING id",
-    "SELECT id, channel, channel_name, provider_message_id, raw_content_type, raw_payload, message, \
-     complaint_id, received_at FROM inbound_messages WHERE processed_at IS NULL \
-     ORDER BY stored_at, id LIMIT $1"
-);
+/// A multi-row `INSERT INTO inbound_messages … VALUES …` and its
+/// parameters, without the conflict clause.
+fn inbound_insert<'a>(
+    rows: &[&'a NewInbound],
+    stored_at: DateTime<Utc>,
+) -> Result<(String, Vec<Param<'a>>)> {
+    let mut sql = format!("INSERT INTO inbound_messages {INBOUND_COLUMNS} VALUES ");
+    push_groups(&mut sql, rows.len(), 10, 1);
+    let mut p = Vec::with_capacity(rows.len() * 10);
+    for m in rows {
+        p.extend(params![
+            &m.id,
+            &m.channel,
+            &m.channel_name,
+            &m.provider_message_id,
+            &m.reporter_handle,
+            m.received_at,
+            stored_at,
+            &m.raw_content_type,
+            &m.raw_payload,
+        ]);
+        p.push(Param::json(&m.message)?);
+    }
+    Ok((sql, p))
+}
 
-impl_tx!(
-    sqlx::Postgres,
-    sqlx::PgConnection,
-    "UPDATE deliveries SET leased_until = $2 WHERE id IN (SELECT id FROM deliveries \
-     WHERE state = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until < $1) \
-     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id",
-    "SELECT id, channel, channel_name, provider_message_id, raw_content_type, raw_payload, message, \
-     complaint_id, received_at FROM inbound_messages WHERE processed_at IS NULL \
-     ORDER BY stored_at, id LIMIT $1 FOR UPDATE SKIP LOCKED"
-);
+async fn first<E: Exec + ?Sized, R: FromRecord>(
+    e: &mut E,
+    sql: &str,
+    p: &[Param<'_>],
+) -> Result<Option<R>> {
+    Ok(e.fetch_all(sql, p).await?.into_iter().next())
+}
+
+async fn scalars<E: Exec + ?Sized, T: super::exec::Column + Send>(
+    e: &mut E,
+    sql: &str,
+    p: &[Param<'_>],
+) -> Result<Vec<T>> {
+    let rows: Vec<(T,)> = e.fetch_all(sql, p).await?;
+    Ok(rows.into_iter().map(|(v,)| v).collect())
+}
+
+async fn scalar<E: Exec + ?Sized, T: super::exec::Column + Send>(
+    e: &mut E,
+    sql: &str,
+    p: &[Param<'_>],
+) -> Result<Option<T>> {
+    Ok(scalars(e, sql, p).await?.into_iter().next())
+}
+
+async fn count<E: Exec + ?Sized>(e: &mut E, sql: &str) -> Result<i64> {
+    let n: Option<(i64,)> = first(e, sql, &[]).await?;
+    Ok(n.map_or(0, |(n,)| n))
+}
+
+const INBOUND_ROW: &str = "SELECT m.id, m.channel, m.channel_name, m.provider_message_id, \
+     m.raw_content_type, m.raw_payload, m.message, m.complaint_id, m.received_at FROM ";
+
+impl<E: Exec> Tx for E {
+    async fn claim_many(&mut self, rows: &[NewInbound]) -> Result<Vec<String>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let refs: Vec<&NewInbound> = rows.iter().collect();
+        let (mut sql, p) = inbound_insert(&refs, Utc::now())?;
+        sql.push_str(" ON CONFLICT (channel_name, provider_message_id) DO NOTHING RETURNING id");
+        scalars(self, &sql, &p).await
+    }
+
+    async fn insert_inbound_many(&mut self, rows: &[&NewInbound]) -> Result<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let (mut sql, p) = inbound_insert(rows, Utc::now())?;
+        sql.push_str(" ON CONFLICT (channel_name, provider_message_id) DO NOTHING");
+        self.execute(&sql, &p).await
+    }
+
+    async fn stored_message_ids(&mut self, ids: &[&str]) -> Result<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from("SELECT id FROM inbound_messages WHERE id IN ");
+        push_groups(&mut sql, 1, ids.len(), 1);
+        let p: Vec<Param<'_>> = ids.iter().map(|id| Param::from(*id)).collect();
+        scalars(self, &sql, &p).await
+    }
+
+    async fn pending_inbound(&mut self, limit: i64) -> Result<Vec<InboundRow>> {
+        let sql = if Self::POSTGRES {
+            "SELECT id, channel, channel_name, provider_message_id, raw_content_type, raw_payload, \
+             message, complaint_id, received_at FROM inbound_messages WHERE processed_at IS NULL \
+             ORDER BY stored_at, id LIMIT $1 FOR UPDATE SKIP LOCKED"
+        } else {
+            "SELECT id, channel, channel_name, provider_message_id, raw_content_type, raw_payload, \
+             message, complaint_id, received_at FROM inbound_messages WHERE processed_at IS NULL \
+             ORDER BY stored_at, id LIMIT $1"
+        };
+        self.fetch_all(sql, &params![limit]).await
+    }
+
+    async fn set_inbound_failed(
+        &mut self,
+        message_id: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.execute(
+            "UPDATE inbound_messages SET error = $2, processed_at = $3 WHERE id = $1",
+            &params![message_id, error, now],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn replay_info(&mut self, keys: &[(&str, &str)]) -> Result<Vec<ReplayInfo>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from(
+            "SELECT m.channel_name, m.provider_message_id, m.id, m.complaint_id, \
+             COALESCE(f.tracking_code, c.tracking_code) AS tracking_code \
+             FROM inbound_messages m \
+             LEFT JOIN complaints c ON c.id = m.complaint_id \
+             LEFT JOIN complaints f ON f.id = c.duplicate_of \
+             WHERE (m.channel_name, m.provider_message_id) IN (",
+        );
+        push_groups(&mut sql, keys.len(), 2, 1);
+        sql.push(')');
+        let p: Vec<Param<'_>> = keys
+            .iter()
+            .flat_map(|(channel, id)| params![*channel, *id])
+            .collect();
+        self.fetch_all(&sql, &p).await
+    }
+
+    async fn inbound_view(&mut self, id: &str) -> Result<Option<InboundView>> {
+        first(
+            self,
+            "SELECT id, channel, channel_name, provider_message_id, received_at, stored_at, \
+             complaint_id, processed_at, error FROM inbound_messages WHERE id = $1",
+            &params![id],
+        )
+        .await
+    }
+
+    async fn find_inbound(
+        &mut self,
+        channel_name: &str,
+        provider_message_id: &str,
+    ) -> Result<Option<(String, Option<String>)>> {
+        first(
+            self,
+            "SELECT id, complaint_id FROM inbound_messages \
+             WHERE channel_name = $1 AND provider_message_id = $2",
+            &params![channel_name, provider_message_id],
+        )
+        .await
+    }
+
+    async fn set_inbound_complaint(
+        &mut self,
+        message_id: &str,
+        complaint_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let p = params![message_id, complaint_id, now];
+        self.execute(
+            "UPDATE inbound_messages SET complaint_id = $2, processed_at = $3, error = NULL \
+             WHERE id = $1",
+            &p,
+        )
+        .await?;
+        self.execute(
+            "INSERT INTO complaint_messages (complaint_id, message_id, linked_at) \
+             VALUES ($2, $1, $3) ON CONFLICT DO NOTHING",
+            &p,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn inbound_for_complaint(&mut self, complaint_id: &str) -> Result<Vec<InboundRow>> {
+        let sql = format!(
+            "{INBOUND_ROW}complaint_messages l JOIN inbound_messages m ON m.id = l.message_id \
+             WHERE l.complaint_id = $1 ORDER BY m.received_at, m.id"
+        );
+        self.fetch_all(&sql, &params![complaint_id]).await
+    }
+
+    async fn identity_reporter(&mut self, handle: &str) -> Result<Option<String>> {
+        scalar(
+            self,
+            "SELECT reporter_id FROM reporter_identities WHERE handle = $1",
+            &params![handle],
+        )
+        .await
+    }
+
+    async fn reporter_by_phone(&mut self, phone: &str) -> Result<Option<String>> {
+        scalar(
+            self,
+            "SELECT id FROM reporters WHERE phone = $1 ORDER BY id LIMIT 1",
+            &params![phone],
+        )
+        .await
+    }
+
+    async fn reporter_by_email(&mut self, email: &str) -> Result<Option<String>> {
+        scalar(
+            self,
+            "SELECT id FROM reporters WHERE email = $1 ORDER BY id LIMIT 1",
+            &params![email],
+        )
+        .await
+    }
+
+    async fn insert_reporter(&mut self, r: &ReporterRow, now: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "INSERT INTO reporters (id, name, phone, email, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+            &params![&r.id, &r.name, &r.phone, &r.email, now],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn enrich_reporter(&mut self, r: &ReporterRow, now: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "UPDATE reporters SET name = COALESCE(name, $2), phone = COALESCE(phone, $3), \
+             email = COALESCE(email, $4), updated_at = $5 \
+             WHERE id = $1 AND ((name IS NULL AND $2 IS NOT NULL) \
+               OR (phone IS NULL AND $3 IS NOT NULL) OR (email IS NULL AND $4 IS NOT NULL))",
+            &params![&r.id, &r.name, &r.phone, &r.email, now],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_reporter(&mut self, id: &str) -> Result<()> {
+        self.execute("DELETE FROM reporters WHERE id = $1", &params![id])
+            .await?;
+        Ok(())
+    }
+
+    async fn reporter(&mut self, id: &str) -> Result<Option<ReporterRow>> {
+        first(
+            self,
+            "SELECT id, name, phone, email FROM reporters WHERE id = $1",
+            &params![id],
+        )
+        .await
+    }
+
+    async fn insert_identity(
+        &mut self,
+        handle: &str,
+        reporter_id: &str,
+        channel: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = self
+            .execute(
+                "INSERT INTO reporter_identities (handle, reporter_id, channel, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (handle) DO NOTHING",
+                &params![handle, reporter_id, channel, now],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn insert_complaint(&mut self, c: &NewComplaint) -> Result<bool> {
+        let location = match &c.location {
+            Some(l) => Param::json(l)?,
+            None => Param::Json(None),
+        };
+        let p = [
+            Param::from(&c.id),
+            Param::from(&c.tracking_code),
+            Param::from(&c.status),
+            Param::from(&c.classification),
+            Param::from(&c.title),
+            Param::from(&c.body),
+            Param::from(&c.content_key),
+            Param::from(&c.category),
+            Param::from(&c.agency),
+            location,
+            Param::from(c.occurred_at),
+            Param::from(c.received_at),
+            Param::from(&c.channel),
+            Param::from(&c.channel_name),
+            Param::from(&c.reporter_id),
+            Param::json(&c.reporter)?,
+            Param::from(c.anonymous),
+            Param::from(c.confidential),
+            Param::from(&c.duplicate_of),
+            Param::json(&c.message_ids)?,
+            Param::from(&c.open_key),
+            Param::from(c.last_message_at),
+            Param::from(c.sealed_at),
+            Param::from(c.now),
+        ];
+        let n = self
+            .execute(
+                "INSERT INTO complaints (id, tracking_code, status, classification, title, body, \
+                 content_key, category, agency, location, occurred_at, received_at, channel, \
+                 channel_name, reporter_id, reporter, anonymous, confidential, duplicate_of, \
+                 message_ids, open_key, last_message_at, sealed_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17, $18, $19, $20, $21, $22, $23, $24, $24) ON CONFLICT DO NOTHING",
+                &p,
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn open_complaint(&mut self, open_key: &str) -> Result<Option<ComplaintRow>> {
+        first(
+            self,
+            complaint_select!("WHERE open_key = $1"),
+            &params![open_key],
+        )
+        .await
+    }
+
+    async fn complaint(&mut self, id: &str) -> Result<Option<ComplaintRow>> {
+        first(self, complaint_select!("WHERE id = $1"), &params![id]).await
+    }
+
+    async fn complaint_by_tracking_code(&mut self, code: &str) -> Result<Option<ComplaintRow>> {
+        first(
+            self,
+            complaint_select!("WHERE tracking_code = $1"),
+            &params![code],
+        )
+        .await
+    }
+
+    async fn update_complaint_content(
+        &mut self,
+        c: &ComplaintRow,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let location = match &c.location {
+            Some(l) => Param::json(&l.0)?,
+            None => Param::Json(None),
+        };
+        let p = [
+            Param::from(&c.id),
+            Param::from(&c.title),
+            Param::from(&c.body),
+            Param::from(&c.content_key),
+            location,
+            Param::json(&c.reporter.0)?,
+            Param::json(&c.message_ids.0)?,
+            Param::from(c.last_message_at),
+            Param::from(now),
+        ];
+        self.execute(
+            "UPDATE complaints SET title = $2, body = $3, content_key = $4, location = $5, \
+             reporter = $6, message_ids = $7, last_message_at = $8, updated_at = $9 WHERE id = $1",
+            &p,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn due_open_complaints(
+        &mut self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        scalars(
+            self,
+            "SELECT id FROM complaints WHERE open_key IS NOT NULL AND last_message_at < $1 \
+             ORDER BY last_message_at LIMIT $2",
+            &params![before, limit],
+        )
+        .await
+    }
+
+    async fn seal_complaint(
+        &mut self,
+        id: &str,
+        status: &str,
+        duplicate_of: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.execute(
+            "UPDATE complaints SET open_key = NULL, sealed_at = $2, status = $3, \
+             duplicate_of = $4, updated_at = $2 WHERE id = $1",
+            &params![id, now, status, duplicate_of],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn same_content(
+        &mut self,
+        content_key: &str,
+        since: DateTime<Utc>,
+        exclude_id: &str,
+        reporter: &ReporterRow,
+    ) -> Result<Option<(String, String)>> {
+        first(
+            self,
+            "SELECT c.id, c.tracking_code FROM complaints c JOIN reporters r ON r.id = c.reporter_id \
+             WHERE c.content_key = $1 AND c.received_at >= $2 AND c.id <> $3 \
+               AND c.sealed_at IS NOT NULL AND c.duplicate_of IS NULL \
+               AND (c.reporter_id = $4 OR ($5 IS NOT NULL AND r.phone = $5) \
+                    OR ($6 IS NOT NULL AND r.email = $6)) \
+             ORDER BY c.received_at, c.id LIMIT 1",
+            &params![
+                content_key,
+                since,
+                exclude_id,
+                &reporter.id,
+                &reporter.phone,
+                &reporter.email
+            ],
+        )
+        .await
+    }
+
+    async fn list_complaints(&mut self, f: &ComplaintFilter) -> Result<Vec<ComplaintRow>> {
+        self.fetch_all(
+            complaint_select!(
+                "WHERE ($1 IS NULL OR status = $1) \
+                   AND ($2 IS NULL OR agency = $2 OR ($2 = '_unrouted' AND agency IS NULL)) \
+                   AND ($3 IS NULL OR channel_name = $3) \
+                   AND ($4 IS NULL OR tracking_code = $4) \
+                   AND ($5 IS NULL OR received_at >= $5) \
+                   AND ($6 IS NULL OR id < $6) \
+                 ORDER BY id DESC LIMIT $7"
+            ),
+            &params![
+                &f.status,
+                &f.agency,
+                &f.channel_name,
+                &f.tracking_code,
+                f.since,
+                &f.before_id,
+                f.limit
+            ],
+        )
+        .await
+    }
+
+    async fn complaint_ids_after(&mut self, after_id: &str, limit: i64) -> Result<Vec<String>> {
+        scalars(
+            self,
+            "SELECT id FROM complaints WHERE id > $1 ORDER BY id LIMIT $2",
+            &params![after_id, limit],
+        )
+        .await
+    }
+
+    async fn count_complaints(&mut self) -> Result<i64> {
+        count(self, "SELECT COUNT(*) FROM complaints").await
+    }
+
+    async fn provider_ids(&mut self, channel_name: &str) -> Result<Vec<String>> {
+        scalars(
+            self,
+            "SELECT provider_message_id FROM inbound_messages WHERE channel_name = $1",
+            &params![channel_name],
+        )
+        .await
+    }
+
+    async fn count_rows(&mut self, table: &'static str) -> Result<i64> {
+        if !COUNTABLE.contains(&table) {
+            return Ok(0);
+        }
+        count(self, &format!("SELECT COUNT(*) FROM {table}")).await
+    }
+
+    async fn insert_attachment(&mut self, a: &NewAttachment, now: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "INSERT INTO attachments (id, complaint_id, message_id, provider_ref, mime, size, \
+             sha256, filename, caption, state, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)",
+            &params![
+                &a.id,
+                &a.complaint_id,
+                &a.message_id,
+                &a.provider_ref,
+                &a.mime,
+                a.size,
+                &a.sha256,
+                &a.filename,
+                &a.caption,
+                now
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn attachments(&mut self, complaint_id: &str) -> Result<Vec<AttachmentRow>> {
+        self.fetch_all(
+            "SELECT complaint_id, id, mime, size, sha256, filename, state FROM attachments \
+             WHERE complaint_id = $1 ORDER BY id",
+            &params![complaint_id],
+        )
+        .await
+    }
+
+    async fn insert_event(
+        &mut self,
+        id: &str,
+        event_type: &str,
+        complaint_id: &str,
+        agency: Option<&str>,
+        occurred_at: DateTime<Utc>,
+        payload: &str,
+    ) -> Result<()> {
+        self.execute(
+            "INSERT INTO outbox_events (id, event_type, complaint_id, agency, occurred_at, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &params![id, event_type, complaint_id, agency, occurred_at, payload],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_delivery(
+        &mut self,
+        id: &str,
+        event_id: &str,
+        sink: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.execute(
+            "INSERT INTO deliveries (id, event_id, sink, state, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, 'pending', 0, $4, $4) ON CONFLICT (event_id, sink) DO NOTHING",
+            &params![id, event_id, sink, now],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_deliveries(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let sql = if Self::POSTGRES {
+            "UPDATE deliveries SET leased_until = $2 WHERE id IN (SELECT id FROM deliveries \
+             WHERE state = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until < $1) \
+             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id"
+        } else {
+            "UPDATE deliveries SET leased_until = $2 WHERE id IN (SELECT id FROM deliveries \
+             WHERE state = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until < $1) \
+             ORDER BY next_attempt_at LIMIT $3) RETURNING id"
+        };
+        let ids: Vec<String> = scalars(self, sql, &params![now, lease_until, limit]).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row: Option<ClaimedDelivery> = first(
+                self,
+                "SELECT d.id, d.event_id, d.sink, d.attempts, e.event_type, e.agency, \
+                 e.occurred_at, e.payload FROM deliveries d JOIN outbox_events e ON e.id = d.event_id \
+                 WHERE d.id = $1",
+                &params![&id],
+            )
+            .await?;
+            out.extend(row);
+        }
+        Ok(out)
+    }
+
+    async fn delivery_done(&mut self, id: &str, now: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = $2, \
+             leased_until = NULL, last_error = NULL WHERE id = $1",
+            &params![id, now],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delivery_failed(
+        &mut self,
+        id: &str,
+        attempts: i32,
+        next: Option<DateTime<Utc>>,
+        error: &str,
+    ) -> Result<()> {
+        self.execute(
+            "UPDATE deliveries SET attempts = $2, \
+             state = CASE WHEN $3 IS NULL THEN 'dead' ELSE 'pending' END, \
+             next_attempt_at = COALESCE($3, next_attempt_at), leased_until = NULL, last_error = $4 \
+             WHERE id = $1",
+            &params![id, attempts, next, error],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn replay_deliveries(
+        &mut self,
+        event_id: Option<&str>,
+        sink: Option<&str>,
+        include_delivered: bool,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.execute(
+            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, \
+             leased_until = NULL \
+             WHERE (state = 'dead' OR ($4 AND state = 'delivered')) \
+               AND ($2 IS NULL OR event_id = $2) AND ($3 IS NULL OR sink = $3)",
+            &params![now, event_id, sink, include_delivered],
+        )
+        .await
+    }
+
+    async fn list_deliveries(
+        &mut self,
+        state: Option<&str>,
+        before_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>> {
+        self.fetch_all(
+            "SELECT id, event_id, sink, state, attempts, next_attempt_at, last_error, delivered_at, \
+             created_at FROM deliveries WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR id < $2) \
+             ORDER BY id DESC LIMIT $3",
+            &params![state, before_id, limit],
+        )
+        .await
+    }
+
+    async fn outbox_stats(&mut self) -> Result<OutboxStats> {
+        let row: Option<(i64, Option<DateTime<Utc>>)> = first(
+            self,
+            "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state = 'pending'",
+            &[],
+        )
+        .await?;
+        let (pending, oldest_pending) = row.unwrap_or((0, None));
+        let dead = count(self, "SELECT COUNT(*) FROM deliveries WHERE state = 'dead'").await?;
+        Ok(OutboxStats {
+            pending,
+            dead,
+            oldest_pending,
+        })
+    }
+
+    async fn insert_quarantine(&mut self, q: &NewQuarantine) -> Result<()> {
+        self.execute(
+            "INSERT INTO quarantine (id, channel_name, source, error, raw_content_type, raw_payload, \
+             message_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &params![
+                &q.id,
+                &q.channel_name,
+                &q.source,
+                &q.error,
+                &q.raw_content_type,
+                &q.raw_payload,
+                &q.message_id,
+                q.now
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn count_quarantine(&mut self) -> Result<i64> {
+        count(
+            self,
+            "SELECT COUNT(*) FROM quarantine WHERE resolved_at IS NULL",
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_groups;
+
+    #[test]
+    fn placeholder_groups_are_numbered_in_order() {
+        let mut sql = String::new();
+        push_groups(&mut sql, 2, 3, 1);
+        assert_eq!(sql, "($1, $2, $3), ($4, $5, $6)");
+        let mut sql = String::new();
+        push_groups(&mut sql, 1, 2, 5);
+        assert_eq!(sql, "($5, $6)");
+    }
+}

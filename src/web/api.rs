@@ -348,10 +348,8 @@ impl Op for ListDeliveries {
     type Output = Vec<DeliveryRow>;
 
     async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<Vec<DeliveryRow>> {
-        Ok(
-            c.list_deliveries(self.0.state.as_deref(), self.0.cursor.as_deref(), self.1)
-                .await?,
-        )
+        c.list_deliveries(self.0.state.as_deref(), self.0.cursor.as_deref(), self.1)
+            .await
     }
 }
 
@@ -384,7 +382,7 @@ impl Op for GetMessage {
     type Output = Option<InboundView>;
 
     async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<Option<InboundView>> {
-        Ok(c.inbound_view(&self.0).await?)
+        c.inbound_view(&self.0).await
     }
 }
 

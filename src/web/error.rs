@@ -72,6 +72,13 @@ impl From<StoreError> for ApiError {
             StoreError::Sql(
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
             )
+            | StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error {
+                    code: rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked,
+                    ..
+                },
+                _,
+            ))
             | StoreError::WriterGone => Self::Unavailable,
             _ => Self::Internal,
         }

@@ -84,7 +84,7 @@ impl Op for Stats {
     type Output = OutboxStats;
 
     async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<OutboxStats> {
-        Ok(c.outbox_stats().await?)
+        c.outbox_stats().await
     }
 }
 

@@ -80,7 +80,7 @@ impl Op for ProviderIds {
     type Output = Vec<String>;
 
     async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<Vec<String>> {
-        c.provider_ids("sms-rakit").await.map_err(Into::into)
+        c.provider_ids("sms-rakit").await
     }
 }
 
