@@ -145,7 +145,7 @@ fn reporter_handle(message: &InboundMessage, phone: Option<&PhoneE164>) -> Strin
 }
 
 fn inbound_row(message: &InboundMessage, id: &MessageId, handle: String) -> Result<NewInbound> {
-    let parsed = serde_json::to_value(message).map_err(|e| StoreError::Op(e.to_string()))?;
+    let parsed = serde_json::to_string(message).map_err(|e| StoreError::Op(e.to_string()))?;
     Ok(NewInbound {
         id: id.to_string(),
         channel: message.channel.as_str().to_owned(),
@@ -399,7 +399,7 @@ fn prepared_from_row(
     assemble: &HashMap<String, bool>,
     region: &str,
 ) -> std::result::Result<Prepared, String> {
-    let mut message: InboundMessage = serde_json::from_value(row.message.0.clone())
+    let mut message: InboundMessage = serde_json::from_str(&row.message.0)
         .map_err(|e| format!("stored message unreadable: {e}"))?;
     message.raw = bytes::Bytes::from(row.raw_payload.clone());
     message.raw_content_type = row.raw_content_type.clone();

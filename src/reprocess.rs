@@ -102,7 +102,7 @@ fn reparse(app: &App, row: &InboundRow) -> Option<InboundMessage> {
             return Some(m);
         }
     }
-    serde_json::from_value(row.message.0.clone()).ok()
+    serde_json::from_str(&row.message.0).ok()
 }
 
 /// Re-normalises one complaint (`id`) or all of them.

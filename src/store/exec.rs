@@ -38,7 +38,7 @@ pub enum Param<'a> {
     /// `bytea` (a blob on SQLite).
     Bytes(&'a [u8]),
     /// `jsonb` (text on SQLite), already serialised.
-    Json(Option<String>),
+    Json(Option<Cow<'a, str>>),
 }
 
 impl Param<'_> {
@@ -48,7 +48,7 @@ impl Param<'_> {
     /// When `value` cannot be serialised.
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self> {
         serde_json::to_string(value)
-            .map(|s| Param::Json(Some(s)))
+            .map(|s| Param::Json(Some(Cow::Owned(s))))
             .map_err(|e| StoreError::Decode(format!("cannot encode JSON: {e}")))
     }
 }
@@ -232,6 +232,21 @@ impl Column for Option<DateTime<Utc>> {
     }
 }
 
+/// A JSON column read back as its text, for callers that decode it
+/// themselves (and quarantine what no longer decodes).
+#[derive(Debug, Clone)]
+pub struct JsonText(pub String);
+
+impl Column for JsonText {
+    fn from_sqlite(row: &rusqlite::Row<'_>, i: usize) -> Result<Self> {
+        Ok(Self(row.get(i)?))
+    }
+    fn from_pg(row: &PgRow, i: usize) -> Result<Self> {
+        let raw: Json<Box<serde_json::value::RawValue>> = row.try_get(i)?;
+        Ok(Self(raw.0.get().to_owned()))
+    }
+}
+
 impl<T: DeserializeOwned> Column for Json<T> {
     fn from_sqlite(row: &rusqlite::Row<'_>, i: usize) -> Result<Self> {
         let text: String = row.get(i)?;
@@ -355,7 +370,7 @@ fn bind_pg<'q>(
             Param::Json(v) => {
                 let raw = v
                     .as_ref()
-                    .map(|s| serde_json::value::RawValue::from_string(s.clone()))
+                    .map(|s| serde_json::value::RawValue::from_string(s.to_string()))
                     .transpose()
                     .map_err(|e| StoreError::Decode(format!("bad JSON parameter: {e}")))?;
                 q.bind(raw.map(Json))

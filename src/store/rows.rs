@@ -7,7 +7,7 @@ use sqlx::types::Json;
 use crate::record::{AttachmentView, Related, ReporterView};
 
 use super::Result;
-use super::exec::{FromRecord, Record};
+use super::exec::{FromRecord, JsonText, Record};
 
 /// Implements [`FromRecord`] by position: the columns come in the order
 /// the fields are listed, which every `SELECT` of the type follows.
@@ -49,7 +49,7 @@ pub struct NewInbound {
     /// Raw payload.
     pub raw_payload: Vec<u8>,
     /// The parsed message, as JSON.
-    pub message: serde_json::Value,
+    pub message: String,
 }
 
 /// A stored inbound message, for re-processing.
@@ -68,7 +68,7 @@ pub struct InboundRow {
     /// Raw payload.
     pub raw_payload: Vec<u8>,
     /// The message as parsed when it arrived.
-    pub message: Json<serde_json::Value>,
+    pub message: JsonText,
     /// The complaint it joined.
     pub complaint_id: Option<String>,
     /// Arrival time.

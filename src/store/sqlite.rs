@@ -4,7 +4,7 @@
 //! read-write connection. It takes everything queued (up to
 //! `write_batch_max`) and commits it together, so one fsync covers many
 //! requests:
-//! - message claims first, in one transaction with one multi-row insert;
+//! - message claims first, with one multi-row insert;
 //! - then the other ops, in one transaction.
 //!
 //! The writer runs the statements itself, synchronously: a batch costs one
@@ -12,6 +12,9 @@
 //! rolled back and each claim or op is retried alone, so one bad op never
 //! fails its neighbours. Background ops (processing the backlog) wait for a
 //! lull in claims, but run at least every 100 ms.
+//!
+//! WAL checkpoints run on a thread of their own, so copying pages into the
+//! database file does not hold up the writer.
 //!
 //! Reads use separate read-only connections on tokio's blocking threads,
 //! which WAL lets run beside the writer.
@@ -36,6 +39,11 @@ const BACKGROUND_EVERY: Duration = Duration::from_millis(100);
 const LULL: Duration = Duration::from_millis(1);
 /// How long a statement waits for a lock held by another process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the checkpoint thread copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// WAL size (pages) at which the writer checkpoints by itself: a safety net
+/// in case the checkpoint thread falls behind.
+const WRITER_AUTOCHECKPOINT: u32 = 20_000;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 256;
 
@@ -117,6 +125,8 @@ struct Inner {
     readers: Semaphore,
     path: PathBuf,
     synchronous_full: bool,
+    /// Dropped on close, which stops the checkpoint thread.
+    checkpoints: Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 /// Turns `sqlite://rel/path.db`, `sqlite:///abs/path.db` or `sqlite:path.db`
@@ -201,12 +211,22 @@ impl SqliteStore {
                 .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
         }
         let full = opts.sqlite_synchronous_full;
-        let writer = {
+        let (writer, checkpointer) = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || connect(&path, full, false))
-                .await
-                .map_err(|e| StoreError::Op(format!("opening the database failed: {e}")))??
+            tokio::task::spawn_blocking(move || {
+                let writer = connect(&path, full, false)?;
+                writer.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT)?;
+                let checkpointer = connect(&path, full, false)?;
+                Ok::<_, StoreError>((writer, checkpointer))
+            })
+            .await
+            .map_err(|e| StoreError::Op(format!("opening the database failed: {e}")))??
         };
+        let (stop_checkpoints, stopped) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("salur-sqlite-checkpoint".into())
+            .spawn(move || run_checkpoints(&checkpointer, &stopped))
+            .map_err(|e| StoreError::Op(format!("cannot start the checkpoint thread: {e}")))?;
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let max = opts.write_batch_max.max(1);
         std::thread::Builder::new()
@@ -221,6 +241,7 @@ impl SqliteStore {
                 readers: Semaphore::new(readers),
                 path,
                 synchronous_full: full,
+                checkpoints: Mutex::new(Some(stop_checkpoints)),
             }),
         })
     }
@@ -314,6 +335,11 @@ impl SqliteStore {
         }
         self.inner.readers.close();
         self.inner
+            .checkpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.inner
             .idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -398,6 +424,21 @@ fn take(
     }
 }
 
+/// Copies committed WAL frames into the database every
+/// [`CHECKPOINT_EVERY`], without blocking the writer or readers (`PASSIVE`),
+/// until the store closes.
+fn run_checkpoints(conn: &Connection, stop: &std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
+    {
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+        }
+    }
+}
+
 /// Waits up to [`LULL`] for a message. `Err` when the queue is closed.
 fn wait_briefly(rx: &mut mpsc::Receiver<Msg>) -> std::result::Result<Option<Msg>, ()> {
     let start = Instant::now();
@@ -444,11 +485,12 @@ fn end<T>(conn: &Connection, result: Result<T>) -> Result<T> {
     result
 }
 
-/// Claims `rows` in one transaction.
+/// Claims `rows`. No explicit transaction: the one multi-row insert is
+/// atomic and durable on its own (it commits when it completes), and
+/// needs no statement journal. The look-up of replays that follows only
+/// reads rows that are never deleted.
 fn claim_rows(conn: &mut Connection, rows: &[NewInbound]) -> Result<Vec<Claimed>> {
-    begin(conn)?;
-    let result = run_now(claim_messages(conn, rows));
-    end(conn, result)
+    run_now(claim_messages(conn, rows))
 }
 
 fn run_batch(conn: &mut Connection, batch: Batch) {

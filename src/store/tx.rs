@@ -376,7 +376,7 @@ fn inbound_insert<'a>(
             &m.raw_content_type,
             &m.raw_payload,
         ]);
-        p.push(Param::json(&m.message)?);
+        p.push(Param::Json(Some(std::borrow::Cow::Borrowed(&m.message))));
     }
     Ok((sql, p))
 }
