@@ -2,19 +2,21 @@
 //!
 //! Every write is queued to the writer, a thread that owns the only
 //! read-write connection. It takes everything queued (up to
-//! `write_batch_max`) and commits it together, so one fsync covers many
-//! requests:
+//! `write_batch_max`) and commits it together:
 //! - message claims first, with one multi-row insert;
 //! - then the other ops, in one transaction.
 //!
 //! The writer runs the statements itself, synchronously: a batch costs one
 //! hand-off between threads, not one per statement. If a group fails it is
 //! rolled back and each claim or op is retried alone, so one bad op never
-//! fails its neighbours. Background ops (processing the backlog) wait for a
-//! lull in claims, but run at least every 100 ms.
+//! fails its neighbours. Background ops (processing the backlog) wait while
+//! claims stream in, but run at least every 100 ms.
 //!
-//! WAL checkpoints run on a thread of their own, so copying pages into the
-//! database file does not hold up the writer.
+//! Nothing is answered before it is durable. With `synchronous = FULL` a
+//! sync thread fsyncs the WAL once for all the batches committed while the
+//! previous sync ran, then answers them; the writer meanwhile goes on with
+//! the next batch instead of waiting for the disk. WAL checkpoints run on a
+//! thread of their own too.
 //!
 //! Reads use separate read-only connections on tokio's blocking threads,
 //! which WAL lets run beside the writer.
@@ -35,8 +37,11 @@ use salur_channels_core::BoxFuture;
 const QUEUE_DEPTH: usize = 16_384;
 /// While claims keep arriving, background work still runs this often.
 const BACKGROUND_EVERY: Duration = Duration::from_millis(100);
-/// How long the writer waits for a claim before it runs background work.
-const LULL: Duration = Duration::from_millis(1);
+/// Claims count as a steady stream until none came for this long; until
+/// then background work only runs every [`BACKGROUND_EVERY`].
+const QUIET: Duration = Duration::from_millis(10);
+/// How often the writer looks for new messages while background work waits.
+const POLL: Duration = Duration::from_micros(200);
 /// How long a statement waits for a lock held by another process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the checkpoint thread copies the WAL into the database.
@@ -44,6 +49,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// WAL size (pages) at which the writer checkpoints by itself: a safety net
 /// in case the checkpoint thread falls behind.
 const WRITER_AUTOCHECKPOINT: u32 = 20_000;
+/// The writer's page cache, in KiB (negative `cache_size` means KiB): the
+/// indexes' hot pages stay in memory instead of being read back each batch.
+const WRITER_CACHE_KIB: i64 = -16_384;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 256;
 
@@ -214,9 +222,12 @@ impl SqliteStore {
         let (writer, checkpointer) = {
             let path = path.clone();
             tokio::task::spawn_blocking(move || {
-                let writer = connect(&path, full, false)?;
+                // Both commit with NORMAL; durability for FULL comes from the
+                // sync thread (see `run_syncer`).
+                let writer = connect(&path, false, false)?;
                 writer.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT)?;
-                let checkpointer = connect(&path, full, false)?;
+                writer.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+                let checkpointer = connect(&path, false, false)?;
                 Ok::<_, StoreError>((writer, checkpointer))
             })
             .await
@@ -229,9 +240,34 @@ impl SqliteStore {
             .map_err(|e| StoreError::Op(format!("cannot start the checkpoint thread: {e}")))?;
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let max = opts.write_batch_max.max(1);
+        let (outcomes, syncer) = if full {
+            let (to_sync, synced) = std::sync::mpsc::channel();
+            let mut wal = path.clone().into_os_string();
+            wal.push("-wal");
+            let wal = PathBuf::from(wal);
+            let syncer = std::thread::Builder::new()
+                .name("salur-sqlite-sync".into())
+                .spawn(move || run_syncer(&wal, &synced))
+                .map_err(|e| StoreError::Op(format!("cannot start the sync thread: {e}")))?;
+            (Outcomes::AfterSync(to_sync), Some(syncer))
+        } else {
+            (Outcomes::AtCommit, None)
+        };
         std::thread::Builder::new()
             .name("salur-sqlite-writer".into())
-            .spawn(move || run_writer(writer, rx, max))
+            .spawn(move || {
+                let closing = run_writer(writer, rx, max, &outcomes);
+                // Everything committed is answered before the close is.
+                drop(outcomes);
+                if let Some(syncer) = syncer
+                    && syncer.join().is_err()
+                {
+                    tracing::error!("the database sync thread panicked");
+                }
+                if let Some(done) = closing {
+                    let _ = done.send(());
+                }
+            })
             .map_err(|e| StoreError::Op(format!("cannot start the writer thread: {e}")))?;
         let readers = usize::try_from(opts.max_connections.clamp(1, 64)).unwrap_or(1);
         Ok(Self {
@@ -347,10 +383,17 @@ impl SqliteStore {
     }
 }
 
-fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Msg>, max: usize) {
+/// Serves the queue until it closes; returns the close request to answer.
+fn run_writer(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Msg>,
+    max: usize,
+    outcomes: &Outcomes,
+) -> Option<oneshot::Sender<()>> {
     let mut closing: Option<oneshot::Sender<()>> = None;
     let mut background: VecDeque<Box<dyn Job>> = VecDeque::new();
     let mut last_background = Instant::now();
+    let mut last_claim: Option<Instant> = None;
     loop {
         let mut batch = Batch::default();
         let first = if background.is_empty() {
@@ -358,15 +401,16 @@ fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Msg>, max: usize) {
                 Some(msg) => Some(msg),
                 None => break,
             }
-        } else if last_background.elapsed() < BACKGROUND_EVERY {
-            // Background work waits for a short lull, so a burst of claims
-            // is not stalled behind it.
-            match wait_briefly(&mut rx) {
-                Ok(msg) => msg,
-                Err(()) => break,
-            }
         } else {
-            None
+            match background_wait(last_claim, last_background) {
+                // Background work waits while claims stream in, so a burst
+                // is not stalled behind it.
+                Some(wait) => match wait_for(&mut rx, wait) {
+                    Ok(msg) => msg,
+                    Err(()) => break,
+                },
+                None => None,
+            }
         };
         if let Some(msg) = first {
             take(msg, &mut batch, &mut background, &mut closing);
@@ -377,16 +421,19 @@ fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Msg>, max: usize) {
                 Err(_) => break,
             }
         }
-        // Claims go first; background work runs when no claim waits, or at
+        if !batch.claims.is_empty() {
+            last_claim = Some(Instant::now());
+        }
+        // Claims go first; background work runs once claims pause, or at
         // least every BACKGROUND_EVERY.
-        if (batch.claims.is_empty() || last_background.elapsed() >= BACKGROUND_EVERY)
+        if background_wait(last_claim, last_background).is_none()
             && let Some(job) = background.pop_front()
         {
             batch.jobs.push(job);
             last_background = Instant::now();
         }
         if batch.len() > 0 {
-            run_batch(&mut conn, batch);
+            outcomes.hand_over(run_batch(&mut conn, batch));
         }
         if closing.is_some() {
             rx.close();
@@ -397,7 +444,7 @@ fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Msg>, max: usize) {
             }
             batch.jobs.extend(background.drain(..));
             if batch.len() > 0 {
-                run_batch(&mut conn, batch);
+                outcomes.hand_over(run_batch(&mut conn, batch));
             }
             break;
         }
@@ -405,9 +452,7 @@ fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Msg>, max: usize) {
     if let Err((_, e)) = conn.close() {
         tracing::warn!(error = %e, "closing the sqlite writer connection failed");
     }
-    if let Some(done) = closing {
-        let _ = done.send(());
-    }
+    closing
 }
 
 fn take(
@@ -439,15 +484,29 @@ fn run_checkpoints(conn: &Connection, stop: &std::sync::mpsc::Receiver<()>) {
     }
 }
 
-/// Waits up to [`LULL`] for a message. `Err` when the queue is closed.
-fn wait_briefly(rx: &mut mpsc::Receiver<Msg>) -> std::result::Result<Option<Msg>, ()> {
-    let start = Instant::now();
+/// How much longer background work should wait: until claims have paused
+/// for [`QUIET`], or [`BACKGROUND_EVERY`] has passed since it last ran.
+/// `None` when it may run now.
+fn background_wait(last_claim: Option<Instant>, last_background: Instant) -> Option<Duration> {
+    let overdue = BACKGROUND_EVERY.checked_sub(last_background.elapsed())?;
+    let quiet = QUIET.checked_sub(last_claim?.elapsed())?;
+    Some(overdue.min(quiet)).filter(|w| !w.is_zero())
+}
+
+/// Waits up to `wait` for a message. `Err` when the queue is closed.
+fn wait_for(rx: &mut mpsc::Receiver<Msg>, wait: Duration) -> std::result::Result<Option<Msg>, ()> {
+    let deadline = Instant::now() + wait;
     loop {
         match rx.try_recv() {
             Ok(msg) => return Ok(Some(msg)),
             Err(mpsc::error::TryRecvError::Disconnected) => return Err(()),
-            Err(mpsc::error::TryRecvError::Empty) if start.elapsed() >= LULL => return Ok(None),
-            Err(mpsc::error::TryRecvError::Empty) => std::thread::sleep(LULL / 8),
+            Err(mpsc::error::TryRecvError::Empty) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(None);
+                }
+                std::thread::sleep(left.min(POLL));
+            }
         }
     }
 }
@@ -493,15 +552,16 @@ fn claim_rows(conn: &mut Connection, rows: &[NewInbound]) -> Result<Vec<Claimed>
     run_now(claim_messages(conn, rows))
 }
 
-fn run_batch(conn: &mut Connection, batch: Batch) {
+fn run_batch(conn: &mut Connection, batch: Batch) -> Vec<Finished> {
     let Batch { claims, mut jobs } = batch;
+    let mut done = Vec::with_capacity(claims.len() + jobs.len());
     if !claims.is_empty() {
         let (rows, replies): (Vec<NewInbound>, Vec<ClaimReply>) =
             claims.into_iter().map(|(row, reply)| (*row, reply)).unzip();
         match claim_rows(conn, &rows) {
             Ok(claimed) => {
                 for (reply, c) in replies.into_iter().zip(claimed) {
-                    let _ = reply.send(Ok(c));
+                    done.push(Finished::Claim(reply, Ok(c)));
                 }
             }
             Err(e) => {
@@ -514,7 +574,7 @@ fn run_batch(conn: &mut Connection, batch: Batch) {
                     if let Err(e) = &one {
                         tracing::warn!(error = %e, "storing a message failed");
                     }
-                    let _ = reply.send(one);
+                    done.push(Finished::Claim(reply, one));
                 }
             }
         }
@@ -531,10 +591,8 @@ fn run_batch(conn: &mut Connection, batch: Batch) {
         });
         match together {
             Ok(()) => {
-                for job in jobs {
-                    job.finish(Ok(()));
-                }
-                return;
+                done.extend(jobs.into_iter().map(|job| Finished::Job(job, Ok(()))));
+                return done;
             }
             Err(e) => {
                 tracing::debug!(error = %e, size = jobs.len(), "group commit failed; retrying one by one");
@@ -546,8 +604,108 @@ fn run_batch(conn: &mut Connection, batch: Batch) {
             let result = run_now(job.run(conn));
             end(conn, result)
         });
-        job.finish(result);
+        done.push(Finished::Job(job, result));
     }
+    done
+}
+
+/// The outcome of one write, held until the WAL that holds it is synced.
+enum Finished {
+    Claim(ClaimReply, Result<Claimed>),
+    Job(Box<dyn Job>, Result<()>),
+}
+
+impl Finished {
+    fn deliver(self) {
+        match self {
+            Self::Claim(reply, result) => {
+                // The caller may have given up; the write stands.
+                let _ = reply.send(result);
+            }
+            Self::Job(job, result) => job.finish(result),
+        }
+    }
+
+    fn fail(self, why: &str) {
+        let error = || StoreError::Op(why.to_owned());
+        match self {
+            Self::Claim(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+            Self::Job(job, _) => job.finish(Err(error())),
+        }
+    }
+}
+
+/// Where the writer hands finished writes.
+enum Outcomes {
+    /// `synchronous = NORMAL`: answered at commit.
+    AtCommit,
+    /// `synchronous = FULL`: answered by the sync thread once the WAL is on
+    /// disk.
+    AfterSync(std::sync::mpsc::Sender<Vec<Finished>>),
+}
+
+impl Outcomes {
+    fn hand_over(&self, done: Vec<Finished>) {
+        match self {
+            Self::AtCommit => done.into_iter().for_each(Finished::deliver),
+            Self::AfterSync(syncer) => {
+                if let Err(back) = syncer.send(done) {
+                    for f in back.0 {
+                        f.fail("the database sync thread has stopped");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Makes commits durable for `synchronous = FULL` without stalling the
+/// writer: the writer commits with `NORMAL` (the WAL is written, not yet
+/// synced) and goes on with the next batch, while this thread syncs the WAL
+/// once for every batch committed meanwhile and only then answers them.
+/// WAL frames carry checksums, so after a power cut SQLite recovers up to
+/// the last synced commit; nothing acknowledged is lost.
+///
+/// A failed sync leaves what reached the disk unknown, so from then on
+/// every write fails until Salur is restarted and SQLite recovers the WAL.
+fn run_syncer(wal: &Path, rx: &std::sync::mpsc::Receiver<Vec<Finished>>) {
+    let mut file: Option<std::fs::File> = None;
+    let mut broken: Option<String> = None;
+    while let Ok(mut done) = rx.recv() {
+        while let Ok(more) = rx.try_recv() {
+            done.extend(more);
+        }
+        let synced = match &broken {
+            Some(why) => Err(why.clone()),
+            None => sync_file(wal, &mut file),
+        };
+        match synced {
+            Ok(()) => done.into_iter().for_each(Finished::deliver),
+            Err(why) => {
+                if broken.is_none() {
+                    tracing::error!(error = %why, "the database could not be made durable; writes fail until restart");
+                    broken = Some(why.clone());
+                }
+                for f in done {
+                    f.fail(&why);
+                }
+            }
+        }
+    }
+}
+
+fn sync_file(path: &Path, file: &mut Option<std::fs::File>) -> std::result::Result<(), String> {
+    let f = match file {
+        Some(f) => f,
+        None => file.insert(
+            std::fs::File::open(path)
+                .map_err(|e| format!("cannot open {} to sync it: {e}", path.display()))?,
+        ),
+    };
+    f.sync_data()
+        .map_err(|e| format!("syncing {} failed: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -569,6 +727,52 @@ mod tests {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.0, i64::try_from(i).expect("small") + 1);
         }
+    }
+
+    fn claim_outcome() -> (Finished, oneshot::Receiver<Result<Claimed>>) {
+        let (reply, answer) = oneshot::channel();
+        let claimed = Claimed {
+            message_id: "msg_1".into(),
+            replay: false,
+            complaint_id: None,
+            tracking_code: None,
+        };
+        (Finished::Claim(reply, Ok(claimed)), answer)
+    }
+
+    #[test]
+    fn writes_are_answered_after_the_wal_syncs_and_fail_once_a_sync_failed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wal = dir.path().join("s.db-wal");
+        std::fs::write(&wal, b"frames").expect("wal");
+        let (to_sync, synced) = std::sync::mpsc::channel();
+        let syncer = {
+            let wal = wal.clone();
+            std::thread::spawn(move || run_syncer(&wal, &synced))
+        };
+        let (done, answer) = claim_outcome();
+        to_sync.send(vec![done]).expect("send");
+        let claimed = answer.blocking_recv().expect("answered").expect("synced");
+        assert_eq!(claimed.message_id, "msg_1");
+
+        // The file vanishing makes the next sync fail (a fresh handle is
+        // needed, so stop this syncer and start one that never opened it).
+        drop(to_sync);
+        syncer.join().expect("syncer");
+        std::fs::remove_file(&wal).expect("remove");
+        let (to_sync, synced) = std::sync::mpsc::channel();
+        let syncer = std::thread::spawn(move || run_syncer(&wal, &synced));
+        for _ in 0..2 {
+            let (done, answer) = claim_outcome();
+            to_sync.send(vec![done]).expect("send");
+            let err = answer
+                .blocking_recv()
+                .expect("answered")
+                .expect_err("not durable");
+            assert!(err.to_string().contains("to sync it"), "{err}");
+        }
+        drop(to_sync);
+        syncer.join().expect("syncer");
     }
 
     #[test]
