@@ -40,8 +40,6 @@ const BACKGROUND_EVERY: Duration = Duration::from_millis(100);
 /// Claims count as a steady stream until none came for this long; until
 /// then background work only runs every [`BACKGROUND_EVERY`].
 const QUIET: Duration = Duration::from_millis(10);
-/// How often the writer looks for new messages while background work waits.
-const POLL: Duration = Duration::from_micros(200);
 /// How long a statement waits for a lock held by another process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the checkpoint thread copies the WAL into the database.
@@ -56,11 +54,18 @@ const WRITER_CACHE_KIB: i64 = -16_384;
 const STATEMENT_CACHE: usize = 256;
 
 /// The schema, in order; `PRAGMA user_version` records the last applied.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "0001_core.sql",
-    include_str!("../../migrations/sqlite/0001_core.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "0001_core.sql",
+        include_str!("../../migrations/sqlite/0001_core.sql"),
+    ),
+    (
+        2,
+        "0002_inbound_complaint_partial.sql",
+        include_str!("../../migrations/sqlite/0002_inbound_complaint_partial.sql"),
+    ),
+];
 
 trait Job: Send {
     fn background(&self) -> bool;
@@ -394,6 +399,18 @@ fn run_writer(
     let mut background: VecDeque<Box<dyn Job>> = VecDeque::new();
     let mut last_background = Instant::now();
     let mut last_claim: Option<Instant> = None;
+    // A runtime of the writer's own, only for waiting on the queue with a
+    // timeout: the queue's senders are async, its receiver is here.
+    let timer = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "the database writer cannot start its timer");
+            return None;
+        }
+    };
     loop {
         let mut batch = Batch::default();
         let first = if background.is_empty() {
@@ -405,7 +422,7 @@ fn run_writer(
             match background_wait(last_claim, last_background) {
                 // Background work waits while claims stream in, so a burst
                 // is not stalled behind it.
-                Some(wait) => match wait_for(&mut rx, wait) {
+                Some(wait) => match wait_for(&timer, &mut rx, wait) {
                     Ok(msg) => msg,
                     Err(()) => break,
                 },
@@ -494,20 +511,15 @@ fn background_wait(last_claim: Option<Instant>, last_background: Instant) -> Opt
 }
 
 /// Waits up to `wait` for a message. `Err` when the queue is closed.
-fn wait_for(rx: &mut mpsc::Receiver<Msg>, wait: Duration) -> std::result::Result<Option<Msg>, ()> {
-    let deadline = Instant::now() + wait;
-    loop {
-        match rx.try_recv() {
-            Ok(msg) => return Ok(Some(msg)),
-            Err(mpsc::error::TryRecvError::Disconnected) => return Err(()),
-            Err(mpsc::error::TryRecvError::Empty) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Ok(None);
-                }
-                std::thread::sleep(left.min(POLL));
-            }
-        }
+fn wait_for(
+    timer: &tokio::runtime::Runtime,
+    rx: &mut mpsc::Receiver<Msg>,
+    wait: Duration,
+) -> std::result::Result<Option<Msg>, ()> {
+    match timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+        Ok(Some(msg)) => Ok(Some(msg)),
+        Ok(None) => Err(()),
+        Err(_) => Ok(None),
     }
 }
 
