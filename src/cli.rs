@@ -53,23 +53,49 @@ pub enum Command {
     },
 }
 
-/// Runs the command line; returns the process exit code.
-pub async fn run(cli: Cli) -> anyhow::Result<i32> {
-    let settings = match Settings::load(cli.config.as_deref()) {
+/// Loads the configuration, starts the async runtime it asks for, and runs
+/// the command line; returns the process exit code.
+///
+/// # Errors
+/// When the runtime cannot start or the command fails.
+pub fn main(cli: Cli) -> anyhow::Result<i32> {
+    let settings = match load(&cli) {
         Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let c = settings.config();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = c
+        .server
+        .worker_threads(c.database.url.starts_with("sqlite:"), cores);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_with(cli, settings))
+}
+
+/// Loads the configuration, or prints what is wrong and gives the exit code.
+fn load(cli: &Cli) -> Result<Settings, i32> {
+    match Settings::load(cli.config.as_deref()) {
+        Ok(s) => Ok(s),
         Err(ConfigError::Invalid(errors)) => {
             eprintln!(
                 "configuration has {} problem(s):\n{}",
                 errors.len(),
                 crate::config::report(&errors)
             );
-            return Ok(2);
+            Err(2)
         }
         Err(e) => {
             eprintln!("configuration error: {e}");
-            return Ok(2);
+            Err(2)
         }
-    };
+    }
+}
+
+async fn run_with(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
     init_logging(&settings);
     match cli.command {
         Command::Serve => {

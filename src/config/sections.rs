@@ -29,6 +29,21 @@ pub struct ServerConfig {
     /// Time allowed for in-flight work to finish on shutdown.
     #[serde(deserialize_with = "duration::one")]
     pub shutdown_grace: Duration,
+    /// Threads serving HTTP and async work; `0` picks one per core, less
+    /// one core left to the SQLite writer when the database is SQLite.
+    pub workers: usize,
+}
+
+impl ServerConfig {
+    /// The number of async worker threads to run, given whether the
+    /// database is SQLite and how many cores the host has.
+    pub fn worker_threads(&self, sqlite: bool, cores: usize) -> usize {
+        match self.workers {
+            0 if sqlite => cores.saturating_sub(1).max(1),
+            0 => cores.max(1),
+            n => n,
+        }
+    }
 }
 
 /// `[database]`: where complaints and messages are stored.

@@ -59,6 +59,7 @@ fn defaults_only_give_the_documented_values() {
     assert_eq!(config.server.body_limit, 1_048_576);
     assert_eq!(config.server.request_timeout, Duration::from_secs(30));
     assert_eq!(config.server.shutdown_grace, Duration::from_secs(30));
+    assert_eq!(config.server.workers, 0);
     assert_eq!(config.database.url, "sqlite://salur-data/salur.db");
     assert_eq!(config.database.max_connections, 16);
     assert_eq!(config.database.sqlite_synchronous, SqliteSynchronous::Full);
@@ -641,4 +642,18 @@ fn the_example_config_loads_and_validates() {
     assert_error(&errors, "api.tokens[0]", "SALUR_API_TOKEN");
     assert_error(&errors, "channels[0] (sms-utama).secret", "SMS_SECRET");
     assert_eq!(errors.len(), 2, "{}", report(&errors));
+}
+
+#[test]
+fn worker_threads_leave_a_core_to_the_sqlite_writer_unless_set() {
+    let mut server = Config::load_with_env(None, &Environment::default())
+        .expect("defaults")
+        .server;
+    assert_eq!(server.worker_threads(true, 2), 1);
+    assert_eq!(server.worker_threads(true, 1), 1);
+    assert_eq!(server.worker_threads(true, 8), 7);
+    assert_eq!(server.worker_threads(false, 2), 2);
+    server.workers = 3;
+    assert_eq!(server.worker_threads(true, 2), 3);
+    assert_eq!(server.worker_threads(false, 8), 3);
 }
