@@ -91,10 +91,13 @@ pub struct Reporter {
     /// Stable per-channel identity, e.g. `sms:+6281234567890`, `telegram:123`.
     pub handle: String,
     /// Display name, when the provider gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Phone number as the provider wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     /// Email address as the provider wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
 }
 
@@ -155,16 +158,20 @@ pub struct InboundMessage {
     /// The sender.
     pub reporter: Reporter,
     /// When the sender sent it, if the provider says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<DateTime<Utc>>,
     /// When the provider or we received it.
     pub received_at: DateTime<Utc>,
     /// The text, as sent (normalised later).
     pub text: String,
     /// Files sent with the message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentRef>,
     /// A location shared with the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
     /// What this message replies to: a provider message id of ours, or a tracking code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
     /// The raw payload bytes, kept so the message can be re-normalised.
     #[serde(skip)]

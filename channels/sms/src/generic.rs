@@ -140,19 +140,69 @@ impl PushChannel for GenericSms {
     }
 
     fn answer(&self, receipts: &[IntakeReceipt]) -> PushAnswer {
+        /// The answer body; fields in alphabetical order.
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            complaint_id: Option<Option<&'a str>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            message_id: Option<&'a str>,
+            status: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            tracking_code: Option<Option<&'a str>>,
+        }
         let body = match receipts.first() {
-            Some(r) => serde_json::json!({
-                "status": if r.replay { "duplicate" } else { "accepted" },
-                "message_id": r.message_id,
-                "complaint_id": r.complaint_id,
-                "tracking_code": r.tracking_code,
-            }),
-            None => serde_json::json!({ "status": "accepted" }),
+            Some(r) => Body {
+                complaint_id: Some(r.complaint_id.as_deref()),
+                message_id: Some(&r.message_id),
+                status: if r.replay { "duplicate" } else { "accepted" },
+                tracking_code: Some(r.tracking_code.as_deref()),
+            },
+            None => Body {
+                complaint_id: None,
+                message_id: None,
+                status: "accepted",
+                tracking_code: None,
+            },
         };
         PushAnswer {
             status: 200,
             content_type: "application/json",
-            body: body.to_string(),
+            body: serde_json::to_string(&body)
+                .unwrap_or_else(|_| r#"{"status":"accepted"}"#.to_owned()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answer_names_the_stored_message_and_shows_unknowns_as_null() {
+        let sms = GenericSms::new("sms".into(), None, "x-salur-signature".into());
+        let fresh = IntakeReceipt {
+            message_id: "msg_1".into(),
+            complaint_id: None,
+            tracking_code: None,
+            replay: false,
+        };
+        let answer = sms.answer(std::slice::from_ref(&fresh));
+        assert_eq!(answer.status, 200);
+        assert_eq!(
+            answer.body,
+            r#"{"complaint_id":null,"message_id":"msg_1","status":"accepted","tracking_code":null}"#
+        );
+        let replay = IntakeReceipt {
+            complaint_id: Some("cmp_1".into()),
+            tracking_code: Some("SLR-AAAA-BBBB".into()),
+            replay: true,
+            ..fresh
+        };
+        let body: serde_json::Value =
+            serde_json::from_str(&sms.answer(&[replay]).body).expect("json");
+        assert_eq!(body["status"], "duplicate");
+        assert_eq!(body["tracking_code"], "SLR-AAAA-BBBB");
+        assert_eq!(sms.answer(&[]).body, r#"{"status":"accepted"}"#);
     }
 }
