@@ -65,9 +65,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     };
     let c = settings.config();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let workers = c
-        .server
-        .worker_threads(c.database.url.starts_with("sqlite:"), cores);
+    let workers = c.server.worker_threads(!c.database.is_postgres(), cores);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()

@@ -247,12 +247,16 @@ impl Column for JsonText {
     }
 }
 
+/// Decodes the JSON text of column `i`.
+fn json_column<T: DeserializeOwned>(text: &str, i: usize) -> Result<Json<T>> {
+    serde_json::from_str(text)
+        .map(Json)
+        .map_err(|e| StoreError::Decode(format!("column {i} holds bad JSON: {e}")))
+}
+
 impl<T: DeserializeOwned> Column for Json<T> {
     fn from_sqlite(row: &rusqlite::Row<'_>, i: usize) -> Result<Self> {
-        let text: String = row.get(i)?;
-        serde_json::from_str(&text)
-            .map(Json)
-            .map_err(|e| StoreError::Decode(format!("column {i} holds bad JSON: {e}")))
+        json_column(&row.get::<_, String>(i)?, i)
     }
     fn from_pg(row: &PgRow, i: usize) -> Result<Self> {
         Ok(row.try_get(i)?)
@@ -261,13 +265,9 @@ impl<T: DeserializeOwned> Column for Json<T> {
 
 impl<T: DeserializeOwned> Column for Option<Json<T>> {
     fn from_sqlite(row: &rusqlite::Row<'_>, i: usize) -> Result<Self> {
-        let text: Option<String> = row.get(i)?;
-        text.map(|t| {
-            serde_json::from_str(&t)
-                .map(Json)
-                .map_err(|e| StoreError::Decode(format!("column {i} holds bad JSON: {e}")))
-        })
-        .transpose()
+        row.get::<_, Option<String>>(i)?
+            .map(|t| json_column(&t, i))
+            .transpose()
     }
     fn from_pg(row: &PgRow, i: usize) -> Result<Self> {
         Ok(row.try_get(i)?)

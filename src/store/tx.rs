@@ -12,9 +12,6 @@ use super::Result;
 use super::exec::{Exec, FromRecord, Param, Record, params};
 use super::rows::*;
 
-/// Result alias for one storage operation.
-pub type SqlResult<T> = Result<T>;
-
 /// Storage operations on one connection, usually inside a transaction.
 pub trait Tx: Send {
     /// Claims many inbound messages in one statement. Returns the ids of the
@@ -23,25 +20,14 @@ pub trait Tx: Send {
     fn claim_many(
         &mut self,
         rows: &[NewInbound],
-    ) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
-    /// Inserts inbound messages, skipping any whose (channel instance,
-    /// provider id) exists; returns how many were inserted.
-    fn insert_inbound_many(
-        &mut self,
-        rows: &[&NewInbound],
-    ) -> impl Future<Output = SqlResult<u64>> + Send;
-    /// Which of these message ids are stored.
-    fn stored_message_ids(
-        &mut self,
-        ids: &[&str],
-    ) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Claims stored messages not yet processed, oldest first. On
     /// PostgreSQL the rows stay locked (`SKIP LOCKED`) until the transaction
     /// ends, so several processors share the work.
     fn pending_inbound(
         &mut self,
         limit: i64,
-    ) -> impl Future<Output = SqlResult<Vec<InboundRow>>> + Send;
+    ) -> impl Future<Output = Result<Vec<InboundRow>>> + Send;
     /// Marks a message processed with an error, so it does not block the
     /// queue; `salur reprocess` can take it up again.
     fn set_inbound_failed(
@@ -49,70 +35,69 @@ pub trait Tx: Send {
         message_id: &str,
         error: &str,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = SqlResult<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send;
     /// For replayed (channel instance, provider id) pairs: the stored
     /// message id, its complaint, and the code the citizen was given (the
     /// first complaint's for a duplicate).
     fn replay_info(
         &mut self,
         keys: &[(&str, &str)],
-    ) -> impl Future<Output = SqlResult<Vec<ReplayInfo>>> + Send;
+    ) -> impl Future<Output = Result<Vec<ReplayInfo>>> + Send;
     /// One inbound message, without its payload.
     fn inbound_view(
         &mut self,
         id: &str,
-    ) -> impl Future<Output = SqlResult<Option<InboundView>>> + Send;
+    ) -> impl Future<Output = Result<Option<InboundView>>> + Send;
     /// The stored message id and complaint for a provider id.
     fn find_inbound(
         &mut self,
         channel_name: &str,
         provider_message_id: &str,
-    ) -> impl Future<Output = SqlResult<Option<(String, Option<String>)>>> + Send;
+    ) -> impl Future<Output = Result<Option<(String, Option<String>)>>> + Send;
     /// Links a message to its complaint and marks it processed.
     fn set_inbound_complaint(
         &mut self,
         message_id: &str,
         complaint_id: &str,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = SqlResult<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send;
     /// The messages a complaint was built from, oldest first.
     fn inbound_for_complaint(
         &mut self,
         complaint_id: &str,
-    ) -> impl Future<Output = SqlResult<Vec<InboundRow>>> + Send;
+    ) -> impl Future<Output = Result<Vec<InboundRow>>> + Send;
 
     /// The reporter owning an identity handle.
     fn identity_reporter(
         &mut self,
         handle: &str,
-    ) -> impl Future<Output = SqlResult<Option<String>>> + Send;
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
     /// A reporter with this E.164 phone.
     fn reporter_by_phone(
         &mut self,
         phone: &str,
-    ) -> impl Future<Output = SqlResult<Option<String>>> + Send;
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
     /// A reporter with this email.
     fn reporter_by_email(
         &mut self,
         email: &str,
-    ) -> impl Future<Output = SqlResult<Option<String>>> + Send;
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
     /// Inserts a reporter.
     fn insert_reporter(
         &mut self,
         r: &ReporterRow,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = SqlResult<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Fills in the name, phone and email a reporter lacks.
     fn enrich_reporter(
         &mut self,
         r: &ReporterRow,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = SqlResult<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Deletes a reporter that lost an insert race.
-    fn delete_reporter(&mut self, id: &str) -> impl Future<Output = SqlResult<()>> + Send;
+    fn delete_reporter(&mut self, id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Loads a reporter.
-    fn reporter(&mut self, id: &str)
-    -> impl Future<Output = SqlResult<Option<ReporterRow>>> + Send;
+    fn reporter(&mut self, id: &str) -> impl Future<Output = Result<Option<ReporterRow>>> + Send;
     /// Inserts an identity; `false` when the handle exists already.
     fn insert_identity(
         &mut self,
@@ -120,41 +105,35 @@ pub trait Tx: Send {
         reporter_id: &str,
         channel: &str,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = SqlResult<bool>> + Send;
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Inserts a complaint; `false` when its open key or tracking code exists.
-    fn insert_complaint(
-        &mut self,
-        c: &NewComplaint,
-    ) -> impl Future<Output = SqlResult<bool>> + Send;
+    fn insert_complaint(&mut self, c: &NewComplaint) -> impl Future<Output = Result<bool>> + Send;
     /// The open complaint for an assembly key.
     fn open_complaint(
         &mut self,
         open_key: &str,
-    ) -> impl Future<Output = SqlResult<Option<ComplaintRow>>> + Send;
+    ) -> impl Future<Output = Result<Option<ComplaintRow>>> + Send;
     /// A complaint by id.
-    fn complaint(
-        &mut self,
-        id: &str,
-    ) -> impl Future<Output = SqlResult<Option<ComplaintRow>>> + Send;
+    fn complaint(&mut self, id: &str) -> impl Future<Output = Result<Option<ComplaintRow>>> + Send;
     /// A complaint by tracking code.
     fn complaint_by_tracking_code(
         &mut self,
         code: &str,
-    ) -> impl Future<Output = SqlResult<Option<ComplaintRow>>> + Send;
+    ) -> impl Future<Output = Result<Option<ComplaintRow>>> + Send;
     /// Replaces the content of a complaint after a fragment joined or a
     /// re-normalisation.
     fn update_complaint_content(
         &mut self,
         c: &ComplaintRow,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = SqlResult<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Open complaints whose last fragment is older than `before`.
     fn due_open_complaints(
         &mut self,
         before: DateTime<Utc>,
         limit: i64,
-    ) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Seals a complaint: no fragment joins it after this.
     fn seal_complaint(
         &mut self,
@@ -162,7 +141,7 @@ pub trait Tx: Send {
         status: &str,
         duplicate_of: Option<&str>,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = SqlResult<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send;
     /// The earliest sealed, non-duplicate complaint with the same content key
     /// since `since`, from the same reporter or a reporter sharing the phone
     /// or email.
@@ -172,41 +151,41 @@ pub trait Tx: Send {
         since: DateTime<Utc>,
         exclude_id: &str,
         reporter: &ReporterRow,
-    ) -> impl Future<Output = SqlResult<Option<(String, String)>>> + Send;
+    ) -> impl Future<Output = Result<Option<(String, String)>>> + Send;
     /// A page of complaints, newest first.
     fn list_complaints(
         &mut self,
         f: &ComplaintFilter,
-    ) -> impl Future<Output = SqlResult<Vec<ComplaintRow>>> + Send;
+    ) -> impl Future<Output = Result<Vec<ComplaintRow>>> + Send;
     /// Complaint ids after `after_id`, oldest first (for re-processing).
     fn complaint_ids_after(
         &mut self,
         after_id: &str,
         limit: i64,
-    ) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Counts complaints (for tests and the benchmark).
-    fn count_complaints(&mut self) -> impl Future<Output = SqlResult<i64>> + Send;
+    fn count_complaints(&mut self) -> impl Future<Output = Result<i64>> + Send;
     /// Every provider message id stored for a channel instance (for crash
     /// tests and the benchmark's loss check).
     fn provider_ids(
         &mut self,
         channel_name: &str,
-    ) -> impl Future<Output = SqlResult<Vec<String>>> + Send;
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Counts the rows of one of the intake tables (for tests, the benchmark
     /// and operators). Unknown table names count as zero.
-    fn count_rows(&mut self, table: &'static str) -> impl Future<Output = SqlResult<i64>> + Send;
+    fn count_rows(&mut self, table: &'static str) -> impl Future<Output = Result<i64>> + Send;
 
     /// Inserts attachment metadata.
     fn insert_attachment(
         &mut self,
         a: &NewAttachment,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = SqlResult<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Attachments of one complaint.
     fn attachments(
         &mut self,
         complaint_id: &str,
-    ) -> impl Future<Output = SqlResult<Vec<AttachmentRow>>> + Send;
+    ) -> impl Future<Output = Result<Vec<AttachmentRow>>> + Send;
 
     /// Inserts an outbox event.
     fn insert_event(
@@ -217,7 +196,7 @@ pub trait Tx: Send {
         agency: Option<&str>,
         occurred_at: DateTime<Utc>,
         payload: &str,
-    ) -> impl Future<Output = SqlResult<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Inserts a pending delivery of an event to a sink.
     fn insert_delivery(
         &mut self,
@@ -225,20 +204,20 @@ pub trait Tx: Send {
         event_id: &str,
         sink: &str,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = SqlResult<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Claims due deliveries until `lease_until`.
     fn claim_deliveries(
         &mut self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
-    ) -> impl Future<Output = SqlResult<Vec<ClaimedDelivery>>> + Send;
+    ) -> impl Future<Output = Result<Vec<ClaimedDelivery>>> + Send;
     /// Marks a delivery done.
     fn delivery_done(
         &mut self,
         id: &str,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = SqlResult<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Records a failed attempt: retry at `next`, or dead when `next` is `None`.
     fn delivery_failed(
         &mut self,
@@ -246,7 +225,7 @@ pub trait Tx: Send {
         attempts: i32,
         next: Option<DateTime<Utc>>,
         error: &str,
-    ) -> impl Future<Output = SqlResult<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Makes dead deliveries (all, or of one event, or of one sink) pending again.
     fn replay_deliveries(
         &mut self,
@@ -254,24 +233,21 @@ pub trait Tx: Send {
         sink: Option<&str>,
         include_delivered: bool,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = SqlResult<u64>> + Send;
+    ) -> impl Future<Output = Result<u64>> + Send;
     /// A page of deliveries, newest first.
     fn list_deliveries(
         &mut self,
         state: Option<&str>,
         before_id: Option<&str>,
         limit: i64,
-    ) -> impl Future<Output = SqlResult<Vec<DeliveryRow>>> + Send;
+    ) -> impl Future<Output = Result<Vec<DeliveryRow>>> + Send;
     /// Counts of deliveries by state, and the oldest pending creation time.
-    fn outbox_stats(&mut self) -> impl Future<Output = SqlResult<OutboxStats>> + Send;
+    fn outbox_stats(&mut self) -> impl Future<Output = Result<OutboxStats>> + Send;
 
     /// Stores input that failed to parse or process.
-    fn insert_quarantine(
-        &mut self,
-        q: &NewQuarantine,
-    ) -> impl Future<Output = SqlResult<()>> + Send;
+    fn insert_quarantine(&mut self, q: &NewQuarantine) -> impl Future<Output = Result<()>> + Send;
     /// Counts unresolved quarantine entries.
-    fn count_quarantine(&mut self) -> impl Future<Output = SqlResult<i64>> + Send;
+    fn count_quarantine(&mut self) -> impl Future<Output = Result<i64>> + Send;
 }
 
 /// What a replayed message was stored as.
@@ -357,10 +333,7 @@ fn push_groups(sql: &mut String, rows: usize, width: usize, first: usize) {
 
 /// A multi-row `INSERT INTO inbound_messages … VALUES …` and its
 /// parameters, without the conflict clause.
-fn inbound_insert<'a>(
-    rows: &[&'a NewInbound],
-    stored_at: DateTime<Utc>,
-) -> Result<(String, Vec<Param<'a>>)> {
+fn inbound_insert(rows: &[NewInbound], stored_at: DateTime<Utc>) -> (String, Vec<Param<'_>>) {
     let mut sql = format!("INSERT INTO inbound_messages {INBOUND_COLUMNS} VALUES ");
     push_groups(&mut sql, rows.len(), 10, 1);
     let mut p = Vec::with_capacity(rows.len() * 10);
@@ -378,7 +351,7 @@ fn inbound_insert<'a>(
         ]);
         p.push(Param::Json(Some(std::borrow::Cow::Borrowed(&m.message))));
     }
-    Ok((sql, p))
+    (sql, p)
 }
 
 async fn first<E: Exec + ?Sized, R: FromRecord>(
@@ -411,49 +384,48 @@ async fn count<E: Exec + ?Sized>(e: &mut E, sql: &str) -> Result<i64> {
     Ok(n.map_or(0, |(n,)| n))
 }
 
-const INBOUND_ROW: &str = "SELECT m.id, m.channel, m.channel_name, m.provider_message_id, \
-     m.raw_content_type, m.raw_payload, m.message, m.complaint_id, m.received_at FROM ";
+/// `SELECT <the columns of InboundRow, from alias m> FROM <tail>`.
+macro_rules! inbound_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT m.id, m.channel, m.channel_name, m.provider_message_id, m.raw_content_type, \
+             m.raw_payload, m.message, m.complaint_id, m.received_at FROM ",
+            $tail
+        )
+    };
+}
+
+/// `head tail`, with PostgreSQL's `FOR UPDATE SKIP LOCKED` between them, so
+/// rows one PostgreSQL worker claimed are passed over by the others. SQLite
+/// has a single writer and needs no row locks.
+macro_rules! skip_locked {
+    ($postgres:expr, $head:expr, $tail:literal) => {
+        if $postgres {
+            concat!($head, " FOR UPDATE SKIP LOCKED", $tail)
+        } else {
+            concat!($head, $tail)
+        }
+    };
+}
 
 impl<E: Exec> Tx for E {
     async fn claim_many(&mut self, rows: &[NewInbound]) -> Result<Vec<String>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let refs: Vec<&NewInbound> = rows.iter().collect();
-        let (mut sql, p) = inbound_insert(&refs, Utc::now())?;
+        let (mut sql, p) = inbound_insert(rows, Utc::now());
         sql.push_str(" ON CONFLICT (channel_name, provider_message_id) DO NOTHING RETURNING id");
         scalars(self, &sql, &p).await
     }
 
-    async fn insert_inbound_many(&mut self, rows: &[&NewInbound]) -> Result<u64> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let (mut sql, p) = inbound_insert(rows, Utc::now())?;
-        sql.push_str(" ON CONFLICT (channel_name, provider_message_id) DO NOTHING");
-        self.execute(&sql, &p).await
-    }
-
-    async fn stored_message_ids(&mut self, ids: &[&str]) -> Result<Vec<String>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut sql = String::from("SELECT id FROM inbound_messages WHERE id IN ");
-        push_groups(&mut sql, 1, ids.len(), 1);
-        let p: Vec<Param<'_>> = ids.iter().map(|id| Param::from(*id)).collect();
-        scalars(self, &sql, &p).await
-    }
-
     async fn pending_inbound(&mut self, limit: i64) -> Result<Vec<InboundRow>> {
-        let sql = if Self::POSTGRES {
-            "SELECT id, channel, channel_name, provider_message_id, raw_content_type, raw_payload, \
-             message, complaint_id, received_at FROM inbound_messages WHERE processed_at IS NULL \
-             ORDER BY stored_at, id LIMIT $1 FOR UPDATE SKIP LOCKED"
-        } else {
-            "SELECT id, channel, channel_name, provider_message_id, raw_content_type, raw_payload, \
-             message, complaint_id, received_at FROM inbound_messages WHERE processed_at IS NULL \
-             ORDER BY stored_at, id LIMIT $1"
-        };
+        let sql = skip_locked!(
+            Self::POSTGRES,
+            inbound_select!(
+                "inbound_messages m WHERE m.processed_at IS NULL ORDER BY m.stored_at, m.id LIMIT $1"
+            ),
+            ""
+        );
         self.fetch_all(sql, &params![limit]).await
     }
 
@@ -539,11 +511,14 @@ impl<E: Exec> Tx for E {
     }
 
     async fn inbound_for_complaint(&mut self, complaint_id: &str) -> Result<Vec<InboundRow>> {
-        let sql = format!(
-            "{INBOUND_ROW}complaint_messages l JOIN inbound_messages m ON m.id = l.message_id \
-             WHERE l.complaint_id = $1 ORDER BY m.received_at, m.id"
-        );
-        self.fetch_all(&sql, &params![complaint_id]).await
+        self.fetch_all(
+            inbound_select!(
+                "complaint_messages l JOIN inbound_messages m ON m.id = l.message_id \
+                 WHERE l.complaint_id = $1 ORDER BY m.received_at, m.id"
+            ),
+            &params![complaint_id],
+        )
+        .await
     }
 
     async fn identity_reporter(&mut self, handle: &str) -> Result<Option<String>> {
@@ -904,15 +879,13 @@ impl<E: Exec> Tx for E {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<ClaimedDelivery>> {
-        let sql = if Self::POSTGRES {
+        let sql = skip_locked!(
+            Self::POSTGRES,
             "UPDATE deliveries SET leased_until = $2 WHERE id IN (SELECT id FROM deliveries \
              WHERE state = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until < $1) \
-             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id"
-        } else {
-            "UPDATE deliveries SET leased_until = $2 WHERE id IN (SELECT id FROM deliveries \
-             WHERE state = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until < $1) \
-             ORDER BY next_attempt_at LIMIT $3) RETURNING id"
-        };
+             ORDER BY next_attempt_at LIMIT $3",
+            ") RETURNING id"
+        );
         let ids: Vec<String> = scalars(self, sql, &params![now, lease_until, limit]).await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
