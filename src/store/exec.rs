@@ -290,7 +290,41 @@ tuple_record!(A 0, B 1);
 /// The text form of a time on SQLite: RFC 3339 in UTC with microseconds,
 /// fixed width, so text order is time order.
 pub fn format_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    use chrono::{Datelike as _, Timelike as _};
+    let year = t.year();
+    // Years outside four digits and leap seconds take the general path.
+    if !(0..=9999).contains(&year) || t.nanosecond() >= 1_000_000_000 {
+        return t.to_rfc3339_opts(SecondsFormat::Micros, true);
+    }
+    // Written digit by digit: every stored row carries two times, and the
+    // general formatter is a measurable part of a write.
+    let micros = t.timestamp_subsec_micros();
+    let mut out = [0u8; 27];
+    let mut put = |at: usize, width: usize, mut value: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year.unsigned_abs());
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, t.second());
+    put(20, 6, micros);
+    for (at, sep) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (26, b'Z'),
+    ] {
+        out[at] = sep;
+    }
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>> {
@@ -422,6 +456,26 @@ mod tests {
         assert_eq!(ta.len(), tb.len());
         assert!(ta < tb);
         assert_eq!(parse_time(&ta).expect("parse"), a);
+    }
+
+    #[test]
+    fn stored_times_match_the_rfc3339_form() {
+        for text in [
+            "2026-11-29T10:40:48.123456Z",
+            "2026-01-02T03:04:05Z",
+            "1999-12-31T23:59:59.999999999Z",
+            "0001-01-01T00:00:00.000001Z",
+            "9999-12-31T23:59:59.5Z",
+        ] {
+            let t = DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .expect("time");
+            assert_eq!(
+                format_time(t),
+                t.to_rfc3339_opts(SecondsFormat::Micros, true),
+                "{text}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -320,15 +320,33 @@ const INBOUND_COLUMNS: &str = "(id, channel, channel_name, provider_message_id, 
 /// Appends `($k, $k+1, …)` groups of `width` placeholders, `rows` times,
 /// numbered from `first`.
 fn push_groups(sql: &mut String, rows: usize, width: usize, first: usize) {
-    use std::fmt::Write as _;
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..width {
-            let n = first + r * width + c;
-            let _ = write!(sql, "{}${n}", if c == 0 { "" } else { ", " });
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            push_number(sql, first + r * width + c);
         }
         sql.push(')');
     }
+}
+
+/// Appends `n` in decimal (a batch writes thousands of placeholders).
+fn push_number(sql: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    sql.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// A multi-row `INSERT INTO inbound_messages … VALUES …` and its
@@ -1018,5 +1036,8 @@ mod tests {
         let mut sql = String::new();
         push_groups(&mut sql, 1, 2, 5);
         assert_eq!(sql, "($5, $6)");
+        let mut sql = String::new();
+        push_groups(&mut sql, 1, 3, 9_999);
+        assert_eq!(sql, "($9999, $10000, $10001)");
     }
 }
