@@ -373,6 +373,10 @@ impl Op for ProcessPending {
         let rows = c.pending_inbound(self.limit).await?;
         let now = Utc::now();
         let n = rows.len();
+        let through = match rows.last() {
+            Some(last) if i64::try_from(n).is_ok_and(|n| n >= self.limit) => Some(last.id.clone()),
+            _ => None,
+        };
         for row in rows {
             let prepared =
                 match prepared_from_row(&row, &self.assemble, &self.settings.default_region) {
@@ -390,6 +394,7 @@ impl Op for ProcessPending {
                 Err(e) => return Err(e),
             }
         }
+        c.pending_processed(through.as_deref()).await?;
         Ok(n)
     }
 }

@@ -65,6 +65,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0002_inbound_complaint_partial.sql",
         include_str!("../../migrations/sqlite/0002_inbound_complaint_partial.sql"),
     ),
+    (
+        3,
+        "0003_inbound_pending_mark.sql",
+        include_str!("../../migrations/sqlite/0003_inbound_pending_mark.sql"),
+    ),
 ];
 
 trait Job: Send {
@@ -776,6 +781,102 @@ mod tests {
         }
         drop(to_sync);
         syncer.join().expect("syncer");
+    }
+
+    fn inbound(n: u32) -> NewInbound {
+        NewInbound {
+            id: format!("msg_{n:026}"),
+            channel: "sms".into(),
+            channel_name: "sms-test".into(),
+            provider_message_id: format!("p{n}"),
+            reporter_handle: "sms:+6281200000000".into(),
+            received_at: chrono::Utc::now(),
+            raw_content_type: "application/json".into(),
+            raw_payload: b"{}".to_vec(),
+            message: "{}".into(),
+        }
+    }
+
+    fn pending_ids(conn: &mut Connection, limit: i64) -> Vec<String> {
+        use super::super::Tx as _;
+        run_now(conn.pending_inbound(limit))
+            .expect("pending")
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    }
+
+    fn mark_processed(conn: &mut Connection, ids: &[String]) {
+        use super::super::Tx as _;
+        for id in ids {
+            run_now(conn.set_inbound_failed(id, "done in test", chrono::Utc::now())).expect("mark");
+        }
+    }
+
+    #[test]
+    fn pending_messages_come_in_arrival_order_from_the_mark() {
+        use super::super::Tx as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conn = connect(&dir.path().join("p.db"), false).expect("open");
+        migrate_conn(&mut conn).expect("migrate");
+        // Ids deliberately out of order: arrival order is what counts.
+        let rows: Vec<NewInbound> = [5, 3, 9, 1, 7].into_iter().map(inbound).collect();
+        run_now(claim_messages(&mut conn, &rows)).expect("claim");
+        let arrival: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+
+        let batch = pending_ids(&mut conn, 2);
+        assert_eq!(batch, arrival[..2]);
+        mark_processed(&mut conn, &batch);
+        run_now(conn.pending_processed(Some(&batch[1]))).expect("advance");
+        let mark: i64 = conn
+            .query_row("SELECT last_rowid FROM inbound_progress", [], |r| r.get(0))
+            .expect("mark");
+        assert_eq!(mark, 2);
+        assert_eq!(pending_ids(&mut conn, 10), arrival[2..]);
+
+        // A mark that no longer names its row is not trusted; processed
+        // rows are still skipped.
+        conn.execute("UPDATE inbound_progress SET last_id = 'msg_gone'", [])
+            .expect("corrupt");
+        assert_eq!(pending_ids(&mut conn, 10), arrival[2..]);
+
+        // A short batch drains everything: the mark moves to the last row.
+        let rest = pending_ids(&mut conn, 10);
+        mark_processed(&mut conn, &rest);
+        run_now(conn.pending_processed(None)).expect("drain");
+        let (mark, id): (i64, String) = conn
+            .query_row(
+                "SELECT last_rowid, last_id FROM inbound_progress",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("mark");
+        assert_eq!((mark, id.as_str()), (5, arrival[4].as_str()));
+        assert!(pending_ids(&mut conn, 10).is_empty());
+
+        let late = inbound(2);
+        run_now(claim_messages(&mut conn, std::slice::from_ref(&late))).expect("claim");
+        assert_eq!(pending_ids(&mut conn, 10), vec![late.id]);
+    }
+
+    #[test]
+    fn messages_pending_before_the_mark_existed_are_still_processed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conn = connect(&dir.path().join("old.db"), false).expect("open");
+        for (_, _, sql) in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).expect("old schema");
+        }
+        conn.pragma_update(None, "user_version", 2)
+            .expect("version");
+        let rows: Vec<NewInbound> = [1, 2, 3].into_iter().map(inbound).collect();
+        run_now(claim_messages(&mut conn, &rows)).expect("claim");
+        mark_processed(&mut conn, &[rows[0].id.clone()]);
+
+        migrate_conn(&mut conn).expect("migrate");
+        assert_eq!(
+            pending_ids(&mut conn, 10),
+            vec![rows[1].id.clone(), rows[2].id.clone()]
+        );
     }
 
     #[test]

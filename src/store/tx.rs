@@ -23,11 +23,21 @@ pub trait Tx: Send {
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Claims stored messages not yet processed, oldest first. On
     /// PostgreSQL the rows stay locked (`SKIP LOCKED`) until the transaction
-    /// ends, so several processors share the work.
+    /// ends, so several processors share the work. On SQLite they are read
+    /// in arrival order from the mark [`Tx::pending_processed`] moves.
     fn pending_inbound(
         &mut self,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<InboundRow>>> + Send;
+    /// Records, in the transaction that processed them, that the messages
+    /// [`Tx::pending_inbound`] returned are done: through the message
+    /// `through` when it returned a full batch, or all of them (`None`)
+    /// when it returned fewer. SQLite's next look starts after the mark;
+    /// PostgreSQL needs no mark.
+    fn pending_processed(
+        &mut self,
+        through: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Marks a message processed with an error, so it does not block the
     /// queue; `salur reprocess` can take it up again.
     fn set_inbound_failed(
@@ -437,14 +447,77 @@ impl<E: Exec> Tx for E {
     }
 
     async fn pending_inbound(&mut self, limit: i64) -> Result<Vec<InboundRow>> {
-        let sql = skip_locked!(
-            Self::POSTGRES,
+        if Self::POSTGRES {
+            let sql = skip_locked!(
+                Self::POSTGRES,
+                inbound_select!(
+                    "inbound_messages m WHERE m.processed_at IS NULL \
+                     ORDER BY m.stored_at, m.id LIMIT $1"
+                ),
+                ""
+            );
+            return self.fetch_all(sql, &params![limit]).await;
+        }
+        // SQLite's single writer gives each new row the next rowid, so
+        // rowid order is commit order, and nothing at or below the mark is
+        // pending. A mark whose row changed (rowids renumbered) is not
+        // trusted: the scan starts from the first row.
+        let mark: Option<(i64, Option<String>, Option<String>)> = first(
+            self,
+            "SELECT p.last_rowid, p.last_id, m.id FROM inbound_progress p \
+             LEFT JOIN inbound_messages m ON m.rowid = p.last_rowid WHERE p.id = 1",
+            &[],
+        )
+        .await?;
+        let after = match mark {
+            Some((rowid, Some(expected), Some(found))) if expected == found => rowid,
+            _ => 0,
+        };
+        self.fetch_all(
             inbound_select!(
-                "inbound_messages m WHERE m.processed_at IS NULL ORDER BY m.stored_at, m.id LIMIT $1"
+                "inbound_messages m WHERE m.rowid > $2 AND m.processed_at IS NULL \
+                 ORDER BY m.rowid LIMIT $1"
             ),
-            ""
-        );
-        self.fetch_all(sql, &params![limit]).await
+            &params![limit, after],
+        )
+        .await
+    }
+
+    async fn pending_processed(&mut self, through: Option<&str>) -> Result<()> {
+        if Self::POSTGRES {
+            return Ok(());
+        }
+        let last: Option<(i64, String)> = match through {
+            Some(id) => {
+                first(
+                    self,
+                    "SELECT rowid, id FROM inbound_messages WHERE id = $1",
+                    &params![id],
+                )
+                .await?
+            }
+            None => {
+                first(
+                    self,
+                    "SELECT rowid, id FROM inbound_messages ORDER BY rowid DESC LIMIT 1",
+                    &[],
+                )
+                .await?
+            }
+        };
+        let Some((rowid, id)) = last else {
+            return Ok(());
+        };
+        self.execute(
+            "INSERT INTO inbound_progress (id, last_rowid, last_id) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET last_rowid = excluded.last_rowid, \
+             last_id = excluded.last_id \
+             WHERE inbound_progress.last_rowid <> excluded.last_rowid \
+             OR inbound_progress.last_id IS NOT excluded.last_id",
+            &params![rowid, &id],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn set_inbound_failed(
