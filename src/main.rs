@@ -2,12 +2,6 @@
 
 use clap::Parser;
 
-/// mimalloc keeps per-thread free lists: the request path allocates on the
-/// async workers and frees on the database threads, which glibc's arenas
-/// handle poorly.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let cli = salur::cli::Cli::parse();
     match salur::cli::main(cli) {
