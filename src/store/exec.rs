@@ -286,7 +286,6 @@ macro_rules! tuple_record {
 
 tuple_record!(A 0);
 tuple_record!(A 0, B 1);
-tuple_record!(A 0, B 1, C 2);
 
 /// The text form of a time on SQLite: RFC 3339 in UTC with microseconds,
 /// fixed width, so text order is time order.

@@ -718,6 +718,7 @@ fn sync_file(path: &Path, file: &mut Option<std::fs::File>) -> std::result::Resu
 
 #[cfg(test)]
 mod tests {
+    use super::super::Tx as _;
     use super::*;
 
     #[test]
@@ -798,7 +799,6 @@ mod tests {
     }
 
     fn pending_ids(conn: &mut Connection, limit: i64) -> Vec<String> {
-        use super::super::Tx as _;
         run_now(conn.pending_inbound(limit))
             .expect("pending")
             .into_iter()
@@ -807,7 +807,6 @@ mod tests {
     }
 
     fn mark_processed(conn: &mut Connection, ids: &[String]) {
-        use super::super::Tx as _;
         for id in ids {
             run_now(conn.set_inbound_failed(id, "done in test", chrono::Utc::now())).expect("mark");
         }
@@ -815,7 +814,6 @@ mod tests {
 
     #[test]
     fn pending_messages_come_in_arrival_order_from_the_mark() {
-        use super::super::Tx as _;
         let dir = tempfile::tempdir().expect("tempdir");
         let mut conn = connect(&dir.path().join("p.db"), false).expect("open");
         migrate_conn(&mut conn).expect("migrate");

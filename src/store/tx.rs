@@ -447,76 +447,65 @@ impl<E: Exec> Tx for E {
     }
 
     async fn pending_inbound(&mut self, limit: i64) -> Result<Vec<InboundRow>> {
-        if Self::POSTGRES {
-            let sql = skip_locked!(
-                Self::POSTGRES,
+        let sql = if Self::POSTGRES {
+            skip_locked!(
+                true,
                 inbound_select!(
                     "inbound_messages m WHERE m.processed_at IS NULL \
                      ORDER BY m.stored_at, m.id LIMIT $1"
                 ),
                 ""
-            );
-            return self.fetch_all(sql, &params![limit]).await;
-        }
-        // SQLite's single writer gives each new row the next rowid, so
-        // rowid order is commit order, and nothing at or below the mark is
-        // pending. A mark whose row changed (rowids renumbered) is not
-        // trusted: the scan starts from the first row.
-        let mark: Option<(i64, Option<String>, Option<String>)> = first(
-            self,
-            "SELECT p.last_rowid, p.last_id, m.id FROM inbound_progress p \
-             LEFT JOIN inbound_messages m ON m.rowid = p.last_rowid WHERE p.id = 1",
-            &[],
-        )
-        .await?;
-        let after = match mark {
-            Some((rowid, Some(expected), Some(found))) if expected == found => rowid,
-            _ => 0,
-        };
-        self.fetch_all(
+            )
+        } else {
+            // SQLite's single writer gives each new row the next rowid, so
+            // rowid order is commit order, and nothing at or below the mark
+            // is pending. A mark whose row no longer carries the recorded
+            // id (rowids renumbered) is not trusted: the scan starts from
+            // the first row.
             inbound_select!(
-                "inbound_messages m WHERE m.rowid > $2 AND m.processed_at IS NULL \
-                 ORDER BY m.rowid LIMIT $1"
-            ),
-            &params![limit, after],
-        )
-        .await
+                "inbound_messages m WHERE m.rowid > COALESCE((SELECT p.last_rowid \
+                 FROM inbound_progress p JOIN inbound_messages x \
+                 ON x.rowid = p.last_rowid AND x.id = p.last_id WHERE p.id = 1), 0) \
+                 AND m.processed_at IS NULL ORDER BY m.rowid LIMIT $1"
+            )
+        };
+        self.fetch_all(sql, &params![limit]).await
     }
 
     async fn pending_processed(&mut self, through: Option<&str>) -> Result<()> {
+        /// Moves SQLite's mark to the row `$source` selects (as `r`, `id`),
+        /// writing nothing when it is already there.
+        macro_rules! move_mark {
+            ($source:literal) => {
+                concat!(
+                    "UPDATE inbound_progress SET last_rowid = m.r, last_id = m.id FROM (",
+                    $source,
+                    ") AS m WHERE inbound_progress.id = 1 \
+                     AND (inbound_progress.last_rowid <> m.r OR inbound_progress.last_id IS NOT m.id)"
+                )
+            };
+        }
         if Self::POSTGRES {
             return Ok(());
         }
-        let last: Option<(i64, String)> = match through {
+        match through {
             Some(id) => {
-                first(
-                    self,
-                    "SELECT rowid, id FROM inbound_messages WHERE id = $1",
+                self.execute(
+                    move_mark!("SELECT rowid AS r, id FROM inbound_messages WHERE id = $1"),
                     &params![id],
                 )
                 .await?
             }
             None => {
-                first(
-                    self,
-                    "SELECT rowid, id FROM inbound_messages ORDER BY rowid DESC LIMIT 1",
+                self.execute(
+                    move_mark!(
+                        "SELECT rowid AS r, id FROM inbound_messages ORDER BY rowid DESC LIMIT 1"
+                    ),
                     &[],
                 )
                 .await?
             }
         };
-        let Some((rowid, id)) = last else {
-            return Ok(());
-        };
-        self.execute(
-            "INSERT INTO inbound_progress (id, last_rowid, last_id) VALUES (1, $1, $2) \
-             ON CONFLICT (id) DO UPDATE SET last_rowid = excluded.last_rowid, \
-             last_id = excluded.last_id \
-             WHERE inbound_progress.last_rowid <> excluded.last_rowid \
-             OR inbound_progress.last_id IS NOT excluded.last_id",
-            &params![rowid, &id],
-        )
-        .await?;
         Ok(())
     }
 

@@ -25,18 +25,7 @@ pub async fn sms(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    // Boxed: the intake future is large, and the layers around a handler
-    // move its future as they wrap it.
-    Box::pin(push(
-        app,
-        ChannelKind::Sms,
-        name,
-        method,
-        uri,
-        headers,
-        body,
-    ))
-    .await
+    push(app, ChannelKind::Sms, name, method, uri, headers, body).await
 }
 
 async fn push(
