@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// mimalloc keeps per-thread free lists: the request path allocates on the
+/// async worker and frees on the database threads (and back), which makes
+/// glibc's arenas contend for their locks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = salur::cli::Cli::parse();
     match salur::cli::main(cli) {
