@@ -328,8 +328,10 @@ const INBOUND_COLUMNS: &str = "(id, channel, channel_name, provider_message_id, 
      received_at, stored_at, raw_content_type, raw_payload, message)";
 
 /// Appends `($k, $k+1, …)` groups of `width` placeholders, `rows` times,
-/// numbered from `first`.
+/// numbered from `first` (a batch writes thousands of placeholders, so the
+/// numbers skip the general formatter).
 fn push_groups(sql: &mut String, rows: usize, width: usize, first: usize) {
+    let mut digits = itoa::Buffer::new();
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..width {
@@ -337,26 +339,10 @@ fn push_groups(sql: &mut String, rows: usize, width: usize, first: usize) {
                 sql.push_str(", ");
             }
             sql.push('$');
-            push_number(sql, first + r * width + c);
+            sql.push_str(digits.format(first + r * width + c));
         }
         sql.push(')');
     }
-}
-
-/// Appends `n` in decimal (a batch writes thousands of placeholders).
-fn push_number(sql: &mut String, n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    sql.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// A multi-row `INSERT INTO inbound_messages … VALUES …` and its
