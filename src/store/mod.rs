@@ -155,6 +155,11 @@ pub struct StoreOptions {
 }
 
 /// The database, whichever backend.
+///
+/// The PostgreSQL futures (sqlx transactions) are boxed: an `async fn`
+/// that matches on the backend is as large as its largest arm, and every
+/// request future holding a SQLite claim would otherwise carry about
+/// 15 KiB of PostgreSQL state, copied each time the future moves.
 #[derive(Clone)]
 pub enum Store {
     /// Embedded SQLite.
@@ -200,7 +205,7 @@ impl Store {
     pub async fn write<O: Op>(&self, op: O) -> Result<O::Output> {
         match self {
             Self::Sqlite(s) => s.write(op).await,
-            Self::Postgres(s) => s.write(op).await,
+            Self::Postgres(s) => Box::pin(s.write(op)).await,
         }
     }
 
@@ -213,7 +218,7 @@ impl Store {
     pub async fn claim(&self, row: NewInbound) -> Result<Claimed> {
         match self {
             Self::Sqlite(s) => s.claim(row).await,
-            Self::Postgres(s) => s.write(ClaimOne(row)).await,
+            Self::Postgres(s) => Box::pin(s.write(ClaimOne(row))).await,
         }
     }
 
@@ -225,7 +230,7 @@ impl Store {
     pub async fn read<O: Op>(&self, op: O) -> Result<O::Output> {
         match self {
             Self::Sqlite(s) => s.read(op).await,
-            Self::Postgres(s) => s.read(op).await,
+            Self::Postgres(s) => Box::pin(s.read(op)).await,
         }
     }
 

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri, header};
+use axum::extract::{FromRequest as _, Path, Request, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use salur_channels_core::{ChannelError, ChannelKind, IntakeReceipt, PushRequest};
 
@@ -20,22 +19,19 @@ use crate::app::App;
 pub async fn sms(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    push(app, ChannelKind::Sms, name, method, uri, headers, body).await
+    push(app, ChannelKind::Sms, name, request).await
 }
 
+/// The request is taken whole and read once: what the adapter needs is
+/// copied out of it before the body is collected, instead of each piece
+/// being cloned by its own extractor.
 async fn push(
     app: Arc<App>,
     kind: ChannelKind,
     name: String,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let Some(channel) = app.channels.get(kind, &name).cloned() else {
@@ -43,18 +39,24 @@ async fn push(
             "no {kind} channel named `{name}`"
         )));
     };
-    let body = body.map_err(|e| {
+    let uri = request.uri();
+    let headers = request.headers();
+    let method = request.method().to_string();
+    let url = app.public_url_for(uri, headers);
+    let query = uri.query().map(str::to_owned);
+    let headers = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let body = Bytes::from_request(request, &()).await.map_err(|e| {
         app.metrics.intake(&name, "invalid");
         body_error(e, app.body_limit)
     })?;
     let request = PushRequest {
-        method: method.to_string(),
-        url: app.public_url_for(&uri, &headers),
-        query: uri.query().map(str::to_owned),
-        headers: headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect(),
+        method,
+        url,
+        query,
+        headers,
         body,
     };
     let verified = channel.push.verify(request).map_err(|e| {
