@@ -159,15 +159,19 @@ async fn run(args: Args) -> Result<bool> {
     // mean of the two: on a shared host the speed of the machine drifts
     // over a run, and one reading taken a minute earlier would charge that
     // drift to the backend.
+    let backends: &[Target] = match args.backend {
+        Backend::Sqlite => &[Target::Sqlite],
+        Backend::Postgres => &[Target::Postgres],
+        Backend::Both => &[Target::Sqlite, Target::Postgres],
+        Backend::None => &[],
+    };
     let mut targets = vec![Target::Ceiling];
-    match args.backend {
-        Backend::Sqlite => targets.extend([Target::Sqlite, Target::Ceiling]),
-        Backend::Postgres => targets.extend([Target::Postgres, Target::Ceiling]),
-        Backend::Both => targets.extend([Target::Sqlite, Target::Postgres, Target::Ceiling]),
-        Backend::None => {}
+    if !backends.is_empty() {
+        targets.extend(backends);
+        targets.push(Target::Ceiling);
     }
     let salur = exe_dir.join("salur");
-    if targets.len() > 1 && !salur.is_file() {
+    if !backends.is_empty() && !salur.is_file() {
         bail!(
             "no server at {}: build it first: cargo build --release --bins",
             salur.display()

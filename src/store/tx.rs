@@ -474,13 +474,13 @@ impl<E: Exec> Tx for E {
         if Self::POSTGRES {
             return Ok(());
         }
-        match through {
+        let moved = match through {
             Some(id) => {
                 self.execute(
                     move_mark!("SELECT rowid AS r, id FROM inbound_messages WHERE id = $1"),
                     &params![id],
                 )
-                .await?
+                .await
             }
             None => {
                 self.execute(
@@ -489,10 +489,10 @@ impl<E: Exec> Tx for E {
                     ),
                     &[],
                 )
-                .await?
+                .await
             }
         };
-        Ok(())
+        moved.map(drop)
     }
 
     async fn set_inbound_failed(
