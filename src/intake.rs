@@ -688,6 +688,7 @@ mod tests {
             attachments: vec![],
             location: None,
             reply_to: None,
+            part: None,
             raw: bytes::Bytes::new(),
             raw_content_type: "application/json".into(),
         }

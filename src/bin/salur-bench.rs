@@ -26,7 +26,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Parser, ValueEnum};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};

@@ -292,6 +292,7 @@ pub async fn create_complaint(
         attachments: Vec::new(),
         location: req.location.clone(),
         reply_to: None,
+        part: None,
         raw: body.clone(),
         raw_content_type: "application/json".into(),
     };

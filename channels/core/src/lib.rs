@@ -146,6 +146,46 @@ impl Location {
     }
 }
 
+/// One piece of a long message that the provider delivers as separate
+/// requests (Vonage's `concat-ref`, `concat-part`, `concat-total`). The
+/// intake keeps each piece as its own stored message and joins their texts,
+/// in order, once all have arrived or a timeout has passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagePart {
+    /// Names the long message; unique per sender, not globally.
+    pub group: String,
+    /// This piece's position, from 1.
+    pub index: u16,
+    /// How many pieces the long message has.
+    pub total: u16,
+}
+
+impl MessagePart {
+    /// Builds a part after checking that `index` lies within `1..=total`.
+    ///
+    /// # Errors
+    /// [`ChannelError::InvalidField`] when it does not, or when `group` is empty.
+    pub fn new(group: String, index: u16, total: u16) -> Result<Self> {
+        if group.trim().is_empty() {
+            return Err(ChannelError::InvalidField {
+                field: "concat-ref".into(),
+                reason: "is empty".into(),
+            });
+        }
+        if total == 0 || index == 0 || index > total {
+            return Err(ChannelError::InvalidField {
+                field: "concat-part".into(),
+                reason: format!("part {index} of {total} is out of range"),
+            });
+        }
+        Ok(Self {
+            group,
+            index,
+            total,
+        })
+    }
+}
+
 /// One message from a citizen, as every channel delivers it to the intake.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboundMessage {
@@ -173,6 +213,9 @@ pub struct InboundMessage {
     /// What this message replies to: a provider message id of ours, or a tracking code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// Set when the message is one piece of a longer one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<MessagePart>,
     /// The raw payload bytes, kept so the message can be re-normalised.
     #[serde(skip)]
     pub raw: Bytes,
@@ -407,6 +450,15 @@ mod tests {
         assert!(Location::new(91.0, 0.0, None).is_err());
         assert!(Location::new(0.0, 181.0, None).is_err());
         assert!(Location::new(f64::NAN, 0.0, None).is_err());
+    }
+
+    #[test]
+    fn part_positions_are_checked() {
+        assert!(MessagePart::new("7".into(), 1, 2).is_ok());
+        assert!(MessagePart::new("7".into(), 2, 2).is_ok());
+        assert!(MessagePart::new("7".into(), 0, 2).is_err());
+        assert!(MessagePart::new("7".into(), 3, 2).is_err());
+        assert!(MessagePart::new(" ".into(), 1, 2).is_err());
     }
 
     #[test]

@@ -134,6 +134,7 @@ impl PushChannel for GenericSms {
             attachments: Vec::new(),
             location: None,
             reply_to: None,
+            part: None,
             raw: Bytes::clone(&request.body),
             raw_content_type: "application/json".into(),
         }])

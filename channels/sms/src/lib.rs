@@ -7,9 +7,21 @@
 //!
 //! # Layout
 //! - [`signature`]: HMAC checks shared by the providers.
-//! - [`generic`]: Salur's own JSON format, for gateways that can post JSON.
+//! - Receiving, one module per provider: [`generic`] (Salur's own JSON),
+//!   [`twilio`], [`vonage`], [`africastalking`], [`kannel`], [`android`]
+//!   (the capcom6 SMS Gateway app) and [`smssync`].
+//! - [`send`]: sending replies through each provider's API.
+//! - [`gsm`]: GSM-7 segment counting and splitting of long notices.
 
+pub mod africastalking;
+pub mod android;
 pub mod generic;
+pub mod gsm;
+pub mod kannel;
+pub mod send;
 pub mod signature;
+pub mod smssync;
+pub mod twilio;
+pub mod vonage;
 
 pub use generic::GenericSms;

@@ -1,6 +1,6 @@
 //! Signature checks shared by SMS providers, all in constant time.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use salur_channels_core::ChannelError;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -12,7 +12,7 @@ pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
 
 fn hmac_sha256(key: &[u8], body: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(body);
     mac.finalize().into_bytes().to_vec()
