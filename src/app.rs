@@ -38,6 +38,8 @@ pub struct App {
     pub dispatch_wake: Arc<Notify>,
     /// Wakes the processor when messages were claimed.
     pub process_wake: Arc<Notify>,
+    /// Wakes the replier when replies may have been queued.
+    pub reply_wake: Arc<Notify>,
     /// Largest accepted request body.
     pub body_limit: usize,
 }
@@ -145,6 +147,14 @@ impl App {
             duplicate_window: chrono::Duration::from_std(c.intake.duplicate_window)?,
             default_region: c.intake.default_region.clone(),
             sinks: names,
+            part_timeout: chrono::Duration::from_std(c.intake.part_timeout)?,
+            replies: crate::replies::ReplyPolicy {
+                channels: channels.reply_channels(),
+                texts: crate::replies::ReplyTexts::builtin(&c.intake.reply_language)
+                    .map_err(anyhow::Error::msg)?,
+                per_number: i64::from(c.intake.reply_limit),
+                window: chrono::Duration::from_std(c.intake.reply_window)?,
+            },
         });
         Ok(Arc::new(Self {
             store,
@@ -156,6 +166,7 @@ impl App {
             sinks,
             dispatch_wake: Arc::new(Notify::new()),
             process_wake: Arc::new(Notify::new()),
+            reply_wake: Arc::new(Notify::new()),
         }))
     }
 
@@ -240,10 +251,26 @@ impl App {
                 },
                 self.process_wake.clone(),
                 c.intake.seal_interval,
-                self.dispatch_wake.clone(),
+                vec![self.dispatch_wake.clone(), self.reply_wake.clone()],
                 shutdown.clone(),
             )),
         ];
+        let senders = self.channels.senders();
+        if !senders.is_empty() {
+            let replier = crate::replies::Replier::new(
+                self.store.clone(),
+                senders,
+                crate::replies::ReplierSettings {
+                    retry_schedule: c.outbox.retry_schedule.clone(),
+                    poll_interval: c.outbox.poll_interval,
+                    batch_size: c.outbox.batch_size,
+                    lease: c.outbox.lease,
+                },
+                self.reply_wake.clone(),
+                self.metrics.clone(),
+            );
+            tasks.push(tokio::spawn(replier.run(shutdown.clone())));
+        }
         if !self.sinks.is_empty() {
             let dispatcher = Dispatcher::new(
                 self.store.clone(),

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use salur_channel_sms::GenericSms;
-use salur_channels_core::{ChannelKind, PushChannel};
+use salur_channels_core::{ChannelKind, PushChannel, ReplySender};
 use secrecy::ExposeSecret;
 
 use crate::config::{ChannelConfig, FieldError, Settings, SmsProvider};
@@ -15,10 +15,13 @@ pub struct ChannelEntry {
     pub name: String,
     /// Channel family.
     pub kind: ChannelKind,
-    /// The webhook adapter.
-    pub push: Arc<dyn PushChannel>,
+    /// The webhook adapter; `None` for a channel that takes no webhook
+    /// (Gammu hands messages to `salur gammu-receive`).
+    pub push: Option<Arc<dyn PushChannel>>,
     /// Whether chat fragments join one complaint.
     pub assemble: bool,
+    /// Sends replies back through the provider, when the channel does.
+    pub sender: Option<Arc<dyn ReplySender>>,
 }
 
 /// Every configured channel, by name.
@@ -47,8 +50,9 @@ impl Channels {
                             Arc::new(ChannelEntry {
                                 name: sms.name.clone(),
                                 kind: ChannelKind::Sms,
-                                push: Arc::new(adapter),
+                                push: Some(Arc::new(adapter)),
                                 assemble: sms.assemble,
+                                sender: None,
                             }),
                         );
                     }
@@ -79,6 +83,19 @@ impl Channels {
         self.by_name
             .iter()
             .map(|(k, v)| (k.clone(), v.assemble))
+            .collect()
+    }
+
+    /// The channels that send replies.
+    pub fn reply_channels(&self) -> std::collections::HashSet<String> {
+        self.senders().into_keys().collect()
+    }
+
+    /// The reply senders, by channel name.
+    pub fn senders(&self) -> HashMap<String, Arc<dyn ReplySender>> {
+        self.by_name
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.sender.clone()?)))
             .collect()
     }
 

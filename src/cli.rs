@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `check-config`, `replay`, `reprocess`.
+//! The command line: `serve`, `migrate`, `check-config`, `replay`,
+//! `reprocess` and `gammu-receive`.
 
 use std::path::PathBuf;
 
@@ -40,6 +41,20 @@ pub enum Command {
         /// Also re-send deliveries that succeeded.
         #[arg(long)]
         include_delivered: bool,
+    },
+    /// Store an SMS that Gammu SMSD received: set `RunOnReceive = salur
+    /// gammu-receive` in gammu-smsdrc. Reads the message from Gammu's
+    /// environment and the ids Gammu appends; storing twice stores once.
+    /// Exits 0 once stored, 75 when it could not be stored (Gammu keeps the
+    /// message and the run can be repeated), 64 or 65 on a usage or input
+    /// error.
+    GammuReceive {
+        /// The channel (with `provider = "gammu"`) to store under; needed
+        /// only when several are configured.
+        #[arg(long)]
+        channel: Option<String>,
+        /// The message ids Gammu appends to the command line.
+        ids: Vec<String>,
     },
     /// Re-normalise complaints from their stored raw messages, after a rule
     /// or normaliser change. Changed complaints publish `complaint.updated`.
@@ -148,6 +163,7 @@ async fn run_with(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
             println!("{n} deliveries queued again; a running `salur serve` sends them");
             Ok(0)
         }
+        Command::GammuReceive { channel, ids } => gammu_receive(settings, channel, ids).await,
         Command::Reprocess { id, dry_run } => {
             let app = crate::app::App::build(settings).await?;
             app.store.migrate().await?;
@@ -164,6 +180,88 @@ async fn run_with(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
                 }
             );
             Ok(0)
+        }
+    }
+}
+
+/// `EX_USAGE`, `EX_DATAERR` and `EX_TEMPFAIL` from sysexits.h.
+const EXIT_USAGE: i32 = 64;
+const EXIT_DATA: i32 = 65;
+const EXIT_TEMPFAIL: i32 = 75;
+
+async fn gammu_receive(
+    settings: Settings,
+    channel: Option<String>,
+    ids: Vec<String>,
+) -> anyhow::Result<i32> {
+    let gammu: Vec<String> = settings
+        .channels()
+        .filter_map(|c| match c.config {
+            crate::config::ChannelConfig::Sms(s)
+                if s.provider == crate::config::SmsProvider::Gammu =>
+            {
+                Some(s.name.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    let name = match (channel, gammu.as_slice()) {
+        (Some(n), _) if gammu.contains(&n) => n,
+        (Some(n), _) => {
+            eprintln!("gammu-receive: no channel `{n}` with provider = \"gammu\"");
+            return Ok(EXIT_USAGE);
+        }
+        (None, [one]) => one.clone(),
+        (None, []) => {
+            eprintln!("gammu-receive: no channel with provider = \"gammu\" is configured");
+            return Ok(EXIT_USAGE);
+        }
+        (None, _) => {
+            eprintln!("gammu-receive: several gammu channels; name one with --channel");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    let vars =
+        salur_channel_sms::gammu::gammu_vars(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let message = match salur_channel_sms::gammu::parse(&name, &vars, &ids, chrono::Utc::now()) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("gammu-receive: {e}");
+            return Ok(EXIT_DATA);
+        }
+    };
+    let stored = async {
+        let app = crate::app::App::build(settings).await?;
+        app.store.migrate().await?;
+        let outcome = app.ingest(message).await;
+        app.store.close().await;
+        anyhow::Ok(outcome?)
+    }
+    .await;
+    match stored {
+        Ok(o) => {
+            println!(
+                "{} {}",
+                if o.replay {
+                    "already stored:"
+                } else {
+                    "stored:"
+                },
+                o.message_id
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("gammu-receive: the message could not be stored: {e:#}");
+            Ok(EXIT_TEMPFAIL)
         }
     }
 }

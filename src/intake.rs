@@ -12,6 +12,8 @@
 //! 4. a complaint that is complete at once (email, API) is sealed right
 //!    away: duplicate check and `complaint.created` event.
 
+mod parts;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -44,6 +46,10 @@ pub struct IntakeSettings {
     pub default_region: String,
     /// Names of the configured sinks: each event gets a delivery per sink.
     pub sinks: Vec<String>,
+    /// How long the pieces of a long message wait for the missing ones.
+    pub part_timeout: chrono::Duration,
+    /// Which channels acknowledge, with what, and how often per number.
+    pub replies: crate::replies::ReplyPolicy,
 }
 
 /// A message with its normalised parts, ready to store.
@@ -377,6 +383,11 @@ impl Op for ProcessPending {
             Some(last) if i64::try_from(n).is_ok_and(|n| n >= self.limit) => Some(last.id.clone()),
             _ => None,
         };
+        let cx = parts::Context {
+            settings: &self.settings,
+            assemble: &self.assemble,
+            region: &self.settings.default_region,
+        };
         for row in rows {
             let prepared =
                 match prepared_from_row(&row, &self.assemble, &self.settings.default_region) {
@@ -386,17 +397,49 @@ impl Op for ProcessPending {
                         continue;
                     }
                 };
-            match process(c, &prepared, &self.settings, now).await {
-                Ok(_) => {}
+            let done = if prepared.message.part.is_some() {
+                parts::take(c, &prepared, &cx, now).await
+            } else {
+                process(c, &prepared, &self.settings, now).await.map(Some)
+            };
+            match done {
+                Ok(Some(outcome)) => {
+                    acknowledge(c, &self.settings, &prepared, &outcome, now).await?
+                }
+                Ok(None) => {}
                 // The op's own refusal (not a database error): keep the
                 // message, record why, and go on with the others.
                 Err(StoreError::Op(error)) => quarantine(c, &row, &error, now).await?,
                 Err(e) => return Err(e),
             }
         }
+        parts::flush_overdue(c, &cx, now).await?;
         c.pending_processed(through.as_deref()).await?;
         Ok(n)
     }
+}
+
+/// Queues the acknowledgement of a complaint the message opened, with the
+/// code the citizen should quote (the earlier complaint's for a duplicate).
+async fn acknowledge<C: Tx>(
+    c: &mut C,
+    s: &IntakeSettings,
+    p: &Prepared,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if !outcome.created {
+        return Ok(());
+    }
+    let (Some(complaint_id), Some(code)) = (&outcome.complaint_id, &outcome.tracking_code) else {
+        return Ok(());
+    };
+    let to = crate::replies::Recipient {
+        channel_name: &p.message.channel_name,
+        handle: &p.handle,
+        complaint_id,
+    };
+    crate::replies::acknowledge(c, &s.replies, to, code, now).await
 }
 
 fn prepared_from_row(
@@ -444,7 +487,7 @@ pub async fn run_processor(
     op: ProcessPending,
     wake: Arc<tokio::sync::Notify>,
     interval: std::time::Duration,
-    on_created: Arc<tokio::sync::Notify>,
+    on_created: Vec<Arc<tokio::sync::Notify>>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -458,7 +501,7 @@ pub async fn run_processor(
         {
             Ok(n) => {
                 if n > 0 {
-                    on_created.notify_one();
+                    on_created.iter().for_each(|w| w.notify_one());
                 }
                 n as i64 >= op.limit
             }

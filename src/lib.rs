@@ -18,6 +18,7 @@
 //! - [`dedupe`]: same reporter, same content.
 //! - [`store`]: SQLite and PostgreSQL behind one interface.
 //! - [`queue`]: the outbox and its dispatcher to NATS JetStream and webhooks.
+//! - [`replies`]: acknowledgements back to the citizen through their channel.
 //! - [`record`]: the complaint record and event as the world sees them.
 //! - [`metrics`], [`app`] and [`cli`]: running it.
 
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod normalize;
 pub mod queue;
 pub mod record;
+pub mod replies;
 pub mod reprocess;
 pub mod store;
 pub mod web;

@@ -85,7 +85,11 @@ impl Op for Rebuild {
 /// Parses a stored message again, preferring the raw payload.
 fn reparse(app: &App, row: &InboundRow) -> Option<InboundMessage> {
     let kind = salur_channels_core::ChannelKind::parse(&row.channel)?;
-    if let Some(channel) = app.channels.get(kind, &row.channel_name) {
+    if let Some(push) = app
+        .channels
+        .get(kind, &row.channel_name)
+        .and_then(|c| c.push.clone())
+    {
         let request = PushRequest {
             method: "POST".into(),
             body: bytes::Bytes::from(row.raw_payload.clone()),
@@ -94,7 +98,7 @@ fn reparse(app: &App, row: &InboundRow) -> Option<InboundMessage> {
         };
         // The payload passed its signature check when it arrived.
         let verified = Verified::after_check(request);
-        if let Ok(messages) = channel.push.parse(&verified)
+        if let Ok(messages) = push.parse(&verified)
             && let Some(m) = messages
                 .into_iter()
                 .find(|m| m.provider_message_id == row.provider_message_id)

@@ -1,6 +1,8 @@
 //! `[[channels]]`: the channel instances Salur receives from, chosen by
 //! `kind`. Each instance's `name` appears in its webhook URL.
 
+use std::time::Duration;
+
 use salur_channels_core::ChannelKind;
 use serde::Deserialize;
 
@@ -81,10 +83,62 @@ pub struct SmsChannel {
     /// Header carrying the signature, for the `generic` provider.
     #[serde(default = "default_signature_header")]
     pub signature_header: String,
+    /// Vonage: how signed webhooks are signed (`md5hash`, `md5`, `sha1`,
+    /// `sha256`, `sha512`), as set in the Vonage dashboard.
+    #[serde(default)]
+    pub signature_method: Option<String>,
+    /// `android` and signed `vonage`: how far a request's timestamp may be
+    /// from our clock before it is refused as a replay.
+    #[serde(
+        default = "default_signature_window",
+        deserialize_with = "super::duration::one"
+    )]
+    pub signature_window: Duration,
+    /// Send the acknowledgement with the tracking code, and status notices,
+    /// back through the provider. Needs the provider's API credentials.
+    #[serde(default = "default_true")]
+    pub replies: bool,
+    /// The provider's API base URL for sending, when not the public one
+    /// (Kannel: the `sendsms` URL; `android`: the app's or its cloud
+    /// server's API).
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Twilio: the account SID.
+    #[serde(default)]
+    pub account_sid: Option<String>,
+    /// Twilio, Vonage, Africa's Talking, Kannel, `android`: the number or
+    /// sender id replies come from (Twilio also takes a messaging service
+    /// SID, `MG…`).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Vonage: the API key. Africa's Talking: the API key (a secret).
+    #[serde(default)]
+    pub api_key: Option<SecretRef>,
+    /// Vonage: the API secret.
+    #[serde(default)]
+    pub api_secret: Option<SecretRef>,
+    /// Africa's Talking: the app's username. Kannel: the `sendsms-user`.
+    /// `android`: the API user.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Kannel: the `sendsms-user`'s password. `android`: the API password.
+    #[serde(default)]
+    pub password: Option<SecretRef>,
+    /// Kannel: the SMSC to send through, when bearerbox has several.
+    #[serde(default)]
+    pub smsc: Option<String>,
+    /// Gammu: the program and arguments that queue an outgoing SMS, with
+    /// `{to}`, `{text}` and `{len}` replaced; run without a shell.
+    #[serde(default)]
+    pub inject_command: Option<Vec<String>>,
 }
 
 fn default_true() -> bool {
     true
+}
+
+fn default_signature_window() -> Duration {
+    Duration::from_secs(300)
 }
 
 fn default_signature_header() -> String {
@@ -114,6 +168,24 @@ pub enum SmsProvider {
 }
 
 impl SmsProvider {
+    /// The settings a provider needs to send replies, beside `secret`.
+    pub fn send_requires(self) -> &'static [&'static str] {
+        match self {
+            Self::Twilio => &["account_sid", "from"],
+            Self::Vonage => &["api_key", "api_secret", "from"],
+            Self::Africastalking => &["username", "api_key"],
+            Self::Kannel => &["api_url", "username", "password"],
+            Self::Android => &["api_url", "username", "password"],
+            Self::Gammu => &["inject_command"],
+            Self::Generic | Self::Smssync => &[],
+        }
+    }
+
+    /// Whether Salur can send replies through this provider.
+    pub fn can_send(self) -> bool {
+        !self.send_requires().is_empty()
+    }
+
     /// The name as written in the configuration.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -40,7 +40,7 @@ pub use sections::{
     ApiConfig, DatabaseConfig, IntakeConfig, LogConfig, LogFormat, OutboxConfig, ServerConfig,
     SqliteSynchronous,
 };
-pub use settings::{ChannelSettings, Settings, SinkSettings};
+pub use settings::{ChannelSettings, Credentials, Settings, SinkSettings};
 pub use sinks::{NatsSink, SinkConfig, WebhookSink};
 
 /// Result alias for configuration loading.

@@ -129,6 +129,18 @@ pub struct IntakeConfig {
     /// period.
     #[serde(deserialize_with = "duration::one")]
     pub seal_interval: Duration,
+    /// How long the pieces of a long message (a concatenated SMS delivered
+    /// part by part) wait for the missing ones before what arrived is
+    /// joined and flagged.
+    #[serde(deserialize_with = "duration::one")]
+    pub part_timeout: Duration,
+    /// The language of texts sent to citizens: `id` or `en`.
+    pub reply_language: String,
+    /// Most replies one number gets from one channel within `reply_window`.
+    pub reply_limit: u32,
+    /// See `reply_limit`.
+    #[serde(deserialize_with = "duration::one")]
+    pub reply_window: Duration,
 }
 
 /// `[outbox]`: delivery of complaint events to the sinks.

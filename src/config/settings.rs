@@ -17,7 +17,7 @@ pub struct Settings {
     config: Config,
     api_tokens: Vec<SecretString>,
     /// One per `config.channels` entry, in order.
-    channel_secrets: Vec<Option<SecretString>>,
+    channel_secrets: Vec<ChannelSecrets>,
     /// One per `config.sinks` entry, in order.
     sink_secrets: Vec<Option<SecretString>>,
 }
@@ -30,6 +30,27 @@ pub struct ChannelSettings<'a> {
     /// The resolved `secret`; `None` only when the channel has none and
     /// `allow_unsigned = true`.
     pub secret: Option<&'a SecretString>,
+    /// The resolved API credentials for sending replies.
+    pub credentials: &'a Credentials,
+}
+
+/// A channel's resolved secrets.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ChannelSecrets {
+    pub secret: Option<SecretString>,
+    pub credentials: Credentials,
+}
+
+/// The API credentials a channel sends replies with, resolved; each is
+/// `None` when not configured.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// `api_key`.
+    pub api_key: Option<SecretString>,
+    /// `api_secret`.
+    pub api_secret: Option<SecretString>,
+    /// `password`.
+    pub password: Option<SecretString>,
 }
 
 /// A sink's configuration with its resolved secret.
@@ -69,7 +90,7 @@ impl Settings {
     pub(crate) fn new(
         config: Config,
         api_tokens: Vec<SecretString>,
-        channel_secrets: Vec<Option<SecretString>>,
+        channel_secrets: Vec<ChannelSecrets>,
         sink_secrets: Vec<Option<SecretString>>,
     ) -> Self {
         Self {
@@ -96,9 +117,10 @@ impl Settings {
             .channels
             .iter()
             .zip(&self.channel_secrets)
-            .map(|(config, secret)| ChannelSettings {
+            .map(|(config, secrets)| ChannelSettings {
                 config,
-                secret: secret.as_ref(),
+                secret: secrets.secret.as_ref(),
+                credentials: &secrets.credentials,
             })
     }
 

@@ -270,6 +270,8 @@ fn env_and_file_secrets_resolve() {
         kind = "sms"
         provider = "twilio"
         secret = "file:{sms}"
+        account_sid = "AC0123456789abcdef0123456789abcdef"
+        from = "+15005550006"
 
         [[channels]]
         name = "sms_demo"
@@ -420,6 +422,7 @@ fn check_config_reports_every_problem_with_its_path() {
         kind = "sms"
         provider = "kannel"
         secret = "env:SMS_SECRET"
+        replies = false
 
         [[channels]]
         name = "wa-utama"
@@ -656,4 +659,63 @@ fn worker_threads_leave_a_core_to_the_sqlite_writer_unless_set() {
     server.workers = 3;
     assert_eq!(server.worker_threads(true, 2), 3);
     assert_eq!(server.worker_threads(false, 8), 3);
+}
+
+#[test]
+fn sending_providers_need_their_api_settings_unless_replies_are_off() {
+    let file = toml_file(
+        r#"
+        [[channels]]
+        name = "sms-twilio"
+        kind = "sms"
+        provider = "twilio"
+        secret = "env:SMS_SECRET"
+
+        [[channels]]
+        name = "sms-kannel"
+        kind = "sms"
+        provider = "kannel"
+        secret = "env:SMS_SECRET"
+        api_url = "127.0.0.1:13013/cgi-bin/sendsms"
+        username = "salur"
+        password = "env:KANNEL_PASSWORD"
+
+        [[channels]]
+        name = "sms-vonage"
+        kind = "sms"
+        provider = "vonage"
+        secret = "env:SMS_SECRET"
+        signature_method = "crc32"
+        replies = false
+
+        [[channels]]
+        name = "sms-gammu"
+        kind = "sms"
+        provider = "gammu"
+        allow_unsigned = true
+        inject_command = [""]
+        "#,
+    );
+    let errors = invalid(Some(file.path()), &env(&[("SMS_SECRET", "s")]));
+    let expected = [
+        (
+            "channels[0] (sms-twilio).account_sid",
+            "needed to send replies through `twilio`",
+        ),
+        ("channels[0] (sms-twilio).from", "or `replies = false`"),
+        ("channels[1] (sms-kannel).api_url", "not a valid URL"),
+        ("channels[1] (sms-kannel).password", "KANNEL_PASSWORD"),
+        (
+            "channels[2] (sms-vonage).signature_method",
+            "`crc32` is not one of",
+        ),
+        (
+            "channels[3] (sms-gammu).inject_command",
+            "must name a program",
+        ),
+    ];
+    for (path, needle) in expected {
+        assert_error(&errors, path, needle);
+    }
+    assert_eq!(errors.len(), expected.len(), "{}", report(&errors));
 }

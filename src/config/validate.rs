@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::channels::{ChannelConfig, channel_name_problem};
+use super::channels::{ChannelConfig, SmsChannel, channel_name_problem};
 use super::load::{Item, Loaded, item_label};
 use super::secret::{Environment, SecretRef};
 use super::sections::{
     ApiConfig, DatabaseConfig, IntakeConfig, LogConfig, OutboxConfig, ServerConfig,
 };
+use super::settings::{ChannelSecrets, Credentials};
 use super::sinks::{NatsSink, SinkConfig, WebhookSink};
 use super::{FieldError, Settings};
 
@@ -172,6 +173,20 @@ impl Checker<'_> {
             intake.seal_interval,
             Duration::from_millis(100),
         );
+        self.at_least(
+            "intake.part_timeout",
+            intake.part_timeout,
+            Duration::from_secs(1),
+        );
+        if let Err(why) = crate::replies::ReplyTexts::builtin(&intake.reply_language) {
+            self.error("intake.reply_language", format!("{why}; use `id` or `en`"));
+        }
+        if intake.reply_limit == 0 {
+            self.error(
+                "intake.reply_limit",
+                "must be at least 1; set `replies = false` on a channel to send nothing",
+            );
+        }
     }
 
     fn outbox(&mut self, outbox: &OutboxConfig) {
@@ -290,10 +305,10 @@ impl Checker<'_> {
         }
     }
 
-    fn channel(&mut self, item: &Item<ChannelConfig>) -> Option<Option<SecretString>> {
+    fn channel(&mut self, item: &Item<ChannelConfig>) -> Option<ChannelSecrets> {
         let label = item_label("channels", item.index, item.name.as_deref());
         let channel = item.config.as_ref()?;
-        match channel {
+        let credentials = match channel {
             ChannelConfig::Sms(sms) => {
                 if axum::http::HeaderName::from_bytes(sms.signature_header.as_bytes()).is_err() {
                     self.error(
@@ -301,8 +316,9 @@ impl Checker<'_> {
                         "not a valid HTTP header name",
                     );
                 }
+                self.sms(&label, sms)
             }
-        }
+        };
         let secret = match channel.secret_ref() {
             Some(secret) => self.secret(&format!("{label}.secret"), secret),
             None if channel.allow_unsigned() => None,
@@ -314,9 +330,85 @@ impl Checker<'_> {
                 None
             }
         };
-        Some(secret)
+        Some(ChannelSecrets {
+            secret,
+            credentials,
+        })
+    }
+
+    /// Provider settings of an SMS channel; returns its resolved API
+    /// credentials.
+    fn sms(&mut self, label: &str, sms: &SmsChannel) -> Credentials {
+        let resolve = |cx: &mut Self, key: &str, r: &Option<SecretRef>| {
+            r.as_ref()
+                .and_then(|r| cx.secret(&format!("{label}.{key}"), r))
+        };
+        let credentials = Credentials {
+            api_key: resolve(self, "api_key", &sms.api_key),
+            api_secret: resolve(self, "api_secret", &sms.api_secret),
+            password: resolve(self, "password", &sms.password),
+        };
+        if let Some(method) = &sms.signature_method
+            && !VONAGE_SIGNATURE_METHODS.contains(&method.as_str())
+        {
+            self.error(
+                format!("{label}.signature_method"),
+                format!(
+                    "`{method}` is not one of {}",
+                    VONAGE_SIGNATURE_METHODS.join(", ")
+                ),
+            );
+        }
+        self.at_least(
+            &format!("{label}.signature_window"),
+            sms.signature_window,
+            Duration::from_secs(1),
+        );
+        if let Some(url) = &sms.api_url
+            && let Err(why) = http_url(url)
+        {
+            self.error(format!("{label}.api_url"), why);
+        }
+        if sms
+            .inject_command
+            .as_ref()
+            .is_some_and(|c| c.first().is_none_or(|p| p.trim().is_empty()))
+        {
+            self.error(
+                format!("{label}.inject_command"),
+                "must name a program, e.g. [\"gammu-smsd-inject\", \"TEXT\", \"{to}\", \"-text\", \"{text}\"]",
+            );
+        }
+        if sms.replies && sms.provider.can_send() {
+            let set = |key: &str| match key {
+                "account_sid" => sms.account_sid.is_some(),
+                "from" => sms.from.is_some(),
+                "api_key" => sms.api_key.is_some(),
+                "api_secret" => sms.api_secret.is_some(),
+                "username" => sms.username.is_some(),
+                "password" => sms.password.is_some(),
+                "api_url" => sms.api_url.is_some(),
+                "inject_command" => sms.inject_command.is_some(),
+                _ => true,
+            };
+            for key in sms.provider.send_requires() {
+                if !set(key) {
+                    self.error(
+                        format!("{label}.{key}"),
+                        format!(
+                            "needed to send replies through `{}`; set it, or `replies = false`",
+                            sms.provider.as_str()
+                        ),
+                    );
+                }
+            }
+        }
+        credentials
     }
 }
+
+/// The signature methods Vonage offers for signed webhooks.
+const VONAGE_SIGNATURE_METHODS: &[&str] = &["md5hash", "md5", "sha1", "sha256", "sha512"];
 
 /// Checks that `url` is an absolute `http` or `https` URL with a host.
 fn http_url(url: &str) -> Result<(), String> {

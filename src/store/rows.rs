@@ -474,3 +474,145 @@ by_position!(DeliveryRow {
     delivered_at,
     created_at
 });
+
+/// The pieces of one long message from one sender on one channel instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartGroup {
+    /// Channel instance.
+    pub channel_name: String,
+    /// The sender's handle.
+    pub reporter_handle: String,
+    /// The provider's reference for the long message.
+    pub group_ref: String,
+}
+
+by_position!(PartGroup {
+    channel_name,
+    reporter_handle,
+    group_ref
+});
+
+/// A piece of a long message to record.
+#[derive(Debug, Clone)]
+pub struct NewPart {
+    /// The long message it belongs to.
+    pub group: PartGroup,
+    /// Position, from 1.
+    pub index: i32,
+    /// How many pieces the long message has.
+    pub total: i32,
+    /// The stored message holding the piece.
+    pub message_id: String,
+    /// When the piece arrived.
+    pub received_at: DateTime<Utc>,
+}
+
+/// A recorded piece.
+#[derive(Debug, Clone)]
+pub struct PartRow {
+    /// Position, from 1.
+    pub index: i32,
+    /// How many pieces the sender said there are.
+    pub total: i32,
+    /// The stored message holding the piece.
+    pub message_id: String,
+    /// The complaint the group was joined into, once it was.
+    pub complaint_id: Option<String>,
+}
+
+by_position!(PartRow {
+    index,
+    total,
+    message_id,
+    complaint_id
+});
+
+/// A reply to queue.
+#[derive(Debug, Clone)]
+pub struct NewOutbound {
+    /// `out_…` id.
+    pub id: String,
+    /// The complaint it is about.
+    pub complaint_id: String,
+    /// The channel instance to send through.
+    pub channel_name: String,
+    /// The citizen's handle on that channel.
+    pub recipient: String,
+    /// `acknowledgement` or `status_notice`.
+    pub kind: String,
+    /// The text.
+    pub body: String,
+    /// The tracking code it gives.
+    pub tracking_code: Option<String>,
+    /// `pending`, or `suppressed` when the per-number limit holds it back.
+    pub state: String,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+/// A reply claimed for sending.
+#[derive(Debug, Clone)]
+pub struct ClaimedOutbound {
+    /// `out_…` id.
+    pub id: String,
+    /// The channel instance to send through.
+    pub channel_name: String,
+    /// The citizen's handle.
+    pub recipient: String,
+    /// `acknowledgement` or `status_notice`.
+    pub kind: String,
+    /// The text.
+    pub body: String,
+    /// The tracking code it gives.
+    pub tracking_code: Option<String>,
+    /// Attempts so far.
+    pub attempts: i32,
+}
+
+by_position!(ClaimedOutbound {
+    id,
+    channel_name,
+    recipient,
+    kind,
+    body,
+    tracking_code,
+    attempts
+});
+
+/// A queued or sent reply.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutboundRow {
+    /// `out_…` id.
+    pub id: String,
+    /// The channel instance.
+    pub channel_name: String,
+    /// The citizen's handle.
+    pub recipient: String,
+    /// `acknowledgement` or `status_notice`.
+    pub kind: String,
+    /// The text.
+    pub body: String,
+    /// The tracking code it gives.
+    pub tracking_code: Option<String>,
+    /// `pending`, `sent`, `dead` or `suppressed`.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// The provider's id, once sent.
+    pub provider_message_id: Option<String>,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
+by_position!(OutboundRow {
+    id,
+    channel_name,
+    recipient,
+    kind,
+    body,
+    tracking_code,
+    state,
+    attempts,
+    provider_message_id,
+    last_error
+});

@@ -70,6 +70,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0003_inbound_pending_mark.sql",
         include_str!("../../migrations/sqlite/0003_inbound_pending_mark.sql"),
     ),
+    (
+        4,
+        "0004_message_parts.sql",
+        include_str!("../../migrations/sqlite/0004_message_parts.sql"),
+    ),
+    (
+        5,
+        "0005_outbound_messages.sql",
+        include_str!("../../migrations/sqlite/0005_outbound_messages.sql"),
+    ),
 ];
 
 trait Job: Send {

@@ -76,6 +76,33 @@ pub trait Tx: Send {
         &mut self,
         complaint_id: &str,
     ) -> impl Future<Output = Result<Vec<InboundRow>>> + Send;
+    /// One stored message, with its payload.
+    fn inbound(&mut self, id: &str) -> impl Future<Output = Result<Option<InboundRow>>> + Send;
+    /// Marks a message processed without linking it to a complaint (a
+    /// piece of a long message waiting for the others).
+    fn set_inbound_processed(
+        &mut self,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Records a piece of a long message; `false` when its group holds that
+    /// position already (the provider sent the piece twice).
+    fn insert_part(&mut self, p: &NewPart) -> impl Future<Output = Result<bool>> + Send;
+    /// The pieces of one group, in order.
+    fn group_parts(&mut self, g: &PartGroup) -> impl Future<Output = Result<Vec<PartRow>>> + Send;
+    /// Records the complaint a group was joined into.
+    fn set_group_complaint(
+        &mut self,
+        g: &PartGroup,
+        complaint_id: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Groups still waiting whose oldest piece arrived before `before`.
+    fn overdue_groups(
+        &mut self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<PartGroup>>> + Send;
 
     /// The reporter owning an identity handle.
     fn identity_reporter(
@@ -138,6 +165,13 @@ pub trait Tx: Send {
         c: &ComplaintRow,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Sets a complaint's status; `false` when it had that status already.
+    fn set_complaint_status(
+        &mut self,
+        id: &str,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// Open complaints whose last fragment is older than `before`.
     fn due_open_complaints(
         &mut self,
@@ -255,6 +289,45 @@ pub trait Tx: Send {
     fn outbox_stats(&mut self) -> impl Future<Output = Result<OutboxStats>> + Send;
 
     /// Stores input that failed to parse or process.
+    /// Queues a reply; `false` when the complaint has its acknowledgement
+    /// already.
+    fn insert_outbound(&mut self, o: &NewOutbound) -> impl Future<Output = Result<bool>> + Send;
+    /// How many replies (not counting suppressed ones) went to `recipient`
+    /// on `channel_name` since `since`.
+    fn recent_replies(
+        &mut self,
+        channel_name: &str,
+        recipient: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<i64>> + Send;
+    /// Claims due replies with a lease, like [`Tx::claim_deliveries`].
+    fn claim_outbound(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<ClaimedOutbound>>> + Send;
+    /// Records a reply as sent.
+    fn outbound_sent(
+        &mut self,
+        id: &str,
+        provider_message_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Records a failed attempt: retried at `next`, or dead when `None`.
+    fn outbound_failed(
+        &mut self,
+        id: &str,
+        attempts: i32,
+        next: Option<DateTime<Utc>>,
+        error: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The replies queued for a complaint, oldest first.
+    fn outbound_for_complaint(
+        &mut self,
+        complaint_id: &str,
+    ) -> impl Future<Output = Result<Vec<OutboundRow>>> + Send;
+
     fn insert_quarantine(&mut self, q: &NewQuarantine) -> impl Future<Output = Result<()>> + Send;
     /// Counts unresolved quarantine entries.
     fn count_quarantine(&mut self) -> impl Future<Output = Result<i64>> + Send;
@@ -309,6 +382,8 @@ const COUNTABLE: &[&str] = &[
     "outbox_events",
     "deliveries",
     "quarantine",
+    "message_parts",
+    "outbound_messages",
 ];
 
 /// `SELECT <the columns of ComplaintRow> FROM complaints <tail>`.
@@ -587,6 +662,83 @@ impl<E: Exec> Tx for E {
         .await
     }
 
+    async fn inbound(&mut self, id: &str) -> Result<Option<InboundRow>> {
+        first(
+            self,
+            inbound_select!("inbound_messages m WHERE m.id = $1"),
+            &params![id],
+        )
+        .await
+    }
+
+    async fn set_inbound_processed(&mut self, message_id: &str, now: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "UPDATE inbound_messages SET processed_at = $2, error = NULL WHERE id = $1",
+            &params![message_id, now],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_part(&mut self, p: &NewPart) -> Result<bool> {
+        let n = self
+            .execute(
+                "INSERT INTO message_parts (channel_name, reporter_handle, group_ref, part_index, \
+                 part_total, message_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT DO NOTHING",
+                &params![
+                    &p.group.channel_name,
+                    &p.group.reporter_handle,
+                    &p.group.group_ref,
+                    p.index,
+                    p.total,
+                    &p.message_id,
+                    p.received_at
+                ],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn group_parts(&mut self, g: &PartGroup) -> Result<Vec<PartRow>> {
+        self.fetch_all(
+            "SELECT part_index, part_total, message_id, complaint_id FROM message_parts \
+             WHERE channel_name = $1 AND reporter_handle = $2 AND group_ref = $3 \
+             ORDER BY part_index",
+            &params![&g.channel_name, &g.reporter_handle, &g.group_ref],
+        )
+        .await
+    }
+
+    async fn set_group_complaint(&mut self, g: &PartGroup, complaint_id: &str) -> Result<()> {
+        self.execute(
+            "UPDATE message_parts SET complaint_id = $4 \
+             WHERE channel_name = $1 AND reporter_handle = $2 AND group_ref = $3",
+            &params![
+                &g.channel_name,
+                &g.reporter_handle,
+                &g.group_ref,
+                complaint_id
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn overdue_groups(
+        &mut self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<PartGroup>> {
+        self.fetch_all(
+            "SELECT channel_name, reporter_handle, group_ref FROM message_parts \
+             WHERE complaint_id IS NULL GROUP BY channel_name, reporter_handle, group_ref \
+             HAVING MIN(received_at) < $1 ORDER BY MIN(received_at) LIMIT $2",
+            &params![before, limit],
+        )
+        .await
+    }
+
     async fn identity_reporter(&mut self, handle: &str) -> Result<Option<String>> {
         scalar(
             self,
@@ -776,6 +928,21 @@ impl<E: Exec> Tx for E {
             &params![before, limit],
         )
         .await
+    }
+
+    async fn set_complaint_status(
+        &mut self,
+        id: &str,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = self
+            .execute(
+                "UPDATE complaints SET status = $2, updated_at = $3 WHERE id = $1 AND status <> $2",
+                &params![id, status, now],
+            )
+            .await?;
+        Ok(n > 0)
     }
 
     async fn seal_complaint(
@@ -1042,6 +1209,103 @@ impl<E: Exec> Tx for E {
             dead,
             oldest_pending,
         })
+    }
+
+    async fn insert_outbound(&mut self, o: &NewOutbound) -> Result<bool> {
+        let n = self
+            .execute(
+                "INSERT INTO outbound_messages (id, complaint_id, channel_name, recipient, kind, body, \
+                 tracking_code, state, attempts, next_attempt_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9) ON CONFLICT DO NOTHING",
+                &params![
+                    &o.id,
+                    &o.complaint_id,
+                    &o.channel_name,
+                    &o.recipient,
+                    &o.kind,
+                    &o.body,
+                    &o.tracking_code,
+                    &o.state,
+                    o.now
+                ],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn recent_replies(
+        &mut self,
+        channel_name: &str,
+        recipient: &str,
+        since: DateTime<Utc>,
+    ) -> Result<i64> {
+        let n: Option<i64> = scalar(
+            self,
+            "SELECT COUNT(*) FROM outbound_messages WHERE channel_name = $1 AND recipient = $2 \
+             AND created_at >= $3 AND state <> 'suppressed'",
+            &params![channel_name, recipient, since],
+        )
+        .await?;
+        Ok(n.unwrap_or(0))
+    }
+
+    async fn claim_outbound(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ClaimedOutbound>> {
+        let sql = skip_locked!(
+            Self::POSTGRES,
+            "UPDATE outbound_messages SET leased_until = $2 WHERE id IN (SELECT id FROM outbound_messages \
+             WHERE state = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until < $1) \
+             ORDER BY next_attempt_at LIMIT $3",
+            ") RETURNING id, channel_name, recipient, kind, body, tracking_code, attempts"
+        );
+        self.fetch_all(sql, &params![now, lease_until, limit]).await
+    }
+
+    async fn outbound_sent(
+        &mut self,
+        id: &str,
+        provider_message_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.execute(
+            "UPDATE outbound_messages SET state = 'sent', attempts = attempts + 1, sent_at = $3, \
+             provider_message_id = $2, leased_until = NULL, last_error = NULL WHERE id = $1",
+            &params![id, provider_message_id, now],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn outbound_failed(
+        &mut self,
+        id: &str,
+        attempts: i32,
+        next: Option<DateTime<Utc>>,
+        error: &str,
+    ) -> Result<()> {
+        self.execute(
+            "UPDATE outbound_messages SET attempts = $2, \
+             state = CASE WHEN $3 IS NULL THEN 'dead' ELSE 'pending' END, \
+             next_attempt_at = COALESCE($3, next_attempt_at), leased_until = NULL, last_error = $4 \
+             WHERE id = $1",
+            &params![id, attempts, next, error],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn outbound_for_complaint(&mut self, complaint_id: &str) -> Result<Vec<OutboundRow>> {
+        self.fetch_all(
+            "SELECT id, channel_name, recipient, kind, body, tracking_code, state, attempts, \
+             provider_message_id, last_error FROM outbound_messages WHERE complaint_id = $1 \
+             ORDER BY created_at, id",
+            &params![complaint_id],
+        )
+        .await
     }
 
     async fn insert_quarantine(&mut self, q: &NewQuarantine) -> Result<()> {

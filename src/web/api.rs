@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::domain::{ComplaintId, MessageId, TrackingCode};
 use crate::intake::{Extra, Prepared};
 use crate::queue::outbox::load_complaint;
-use crate::record::{Classification, Complaint, Status};
+use crate::record::{Classification, Complaint, EventType, Status};
 use crate::store::{ComplaintFilter, DeliveryRow, InboundView, Op, Result as StoreResult, Tx};
 
 /// Default and largest page sizes.
@@ -175,21 +175,26 @@ impl Op for GetComplaint {
     }
 }
 
+/// A complaint's `cmp_…` id or tracking code, checked.
+fn complaint_key(id: &str) -> Result<String, ApiError> {
+    if id.starts_with("cmp_") {
+        Ok(ComplaintId::parse(id)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?
+            .to_string())
+    } else {
+        Ok(TrackingCode::parse(id)
+            .map_err(|_| ApiError::NotFound(format!("no complaint `{id}`")))?
+            .to_string())
+    }
+}
+
 /// `GET /api/v1/complaints/{id}`: by `cmp_…` id or by tracking code.
 pub async fn get_complaint(
     _: Authenticated,
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Json<Complaint>, ApiError> {
-    let key = if id.starts_with("cmp_") {
-        ComplaintId::parse(&id)
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?
-            .to_string()
-    } else {
-        TrackingCode::parse(&id)
-            .map_err(|_| ApiError::NotFound(format!("no complaint `{id}`")))?
-            .to_string()
-    };
+    let key = complaint_key(&id)?;
     app.store
         .read(GetComplaint(key))
         .await?
@@ -332,6 +337,97 @@ pub async fn create_complaint(
         StatusCode::CREATED
     };
     Ok((status, Json(complaint)).into_response())
+}
+
+/// Body of `PATCH /api/v1/complaints/{id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateComplaint {
+    /// The new status.
+    status: Status,
+}
+
+/// Sets a complaint's status, publishes `complaint.status_changed` and
+/// queues the citizen's notice, in one transaction. `None` when there is no
+/// such complaint.
+struct ChangeStatus {
+    key: String,
+    status: Status,
+    settings: Arc<crate::intake::IntakeSettings>,
+}
+
+impl Op for ChangeStatus {
+    type Output = Option<(String, bool)>;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<Option<(String, bool)>> {
+        let row = if self.key.starts_with("cmp_") {
+            c.complaint(&self.key).await?
+        } else {
+            c.complaint_by_tracking_code(&self.key).await?
+        };
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let status = self.status.as_str();
+        if !c.set_complaint_status(&row.id, status, now).await? {
+            return Ok(Some((row.id, false)));
+        }
+        if row.sealed_at.is_some() {
+            crate::queue::outbox::emit(
+                c,
+                &row.id,
+                EventType::StatusChanged,
+                now,
+                &self.settings.sinks,
+            )
+            .await?;
+        }
+        let to = crate::replies::Recipient {
+            channel_name: &row.channel_name,
+            handle: &row.reporter.handle,
+            complaint_id: &row.id,
+        };
+        crate::replies::status_notice(
+            c,
+            &self.settings.replies,
+            to,
+            &row.tracking_code,
+            status,
+            now,
+        )
+        .await?;
+        Ok(Some((row.id, true)))
+    }
+}
+
+/// `PATCH /api/v1/complaints/{id}`: an admin's status change, by `cmp_…` id
+/// or tracking code. The citizen is told through their channel.
+pub async fn update_complaint(
+    _: Authenticated,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Json(req): Json<UpdateComplaint>,
+) -> Result<Json<Complaint>, ApiError> {
+    let key = complaint_key(&id)?;
+    let (cid, changed) = app
+        .store
+        .write(ChangeStatus {
+            key,
+            status: req.status,
+            settings: app.intake.clone(),
+        })
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no complaint `{id}`")))?;
+    if changed {
+        app.dispatch_wake.notify_one();
+        app.reply_wake.notify_one();
+    }
+    app.store
+        .read(GetComplaint(cid))
+        .await?
+        .map(Json)
+        .ok_or(ApiError::Internal)
 }
 
 /// Query of `GET /api/v1/deliveries`.

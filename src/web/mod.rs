@@ -36,7 +36,10 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/v1/complaints",
             get(api::list_complaints).post(api::create_complaint),
         )
-        .route("/api/v1/complaints/{id}", get(api::get_complaint))
+        .route(
+            "/api/v1/complaints/{id}",
+            get(api::get_complaint).patch(api::update_complaint),
+        )
         .route("/api/v1/messages/{id}", get(api::get_message))
         .route("/api/v1/deliveries", get(api::list_deliveries))
         .layer(DefaultBodyLimit::max(c.server.body_limit))

@@ -39,6 +39,11 @@ async fn push(
             "no {kind} channel named `{name}`"
         )));
     };
+    let Some(adapter) = channel.push.clone() else {
+        return Err(ApiError::NotFound(format!(
+            "channel `{name}` takes no webhook"
+        )));
+    };
     let uri = request.uri();
     let headers = request.headers();
     let method = request.method().to_string();
@@ -59,12 +64,12 @@ async fn push(
         headers,
         body,
     };
-    let verified = channel.push.verify(request).map_err(|e| {
+    let verified = adapter.verify(request).map_err(|e| {
         app.metrics.intake(&name, "unauthorized");
         tracing::info!(channel = %name, error = %e, "webhook refused");
         ApiError::Unauthorized(e.to_string())
     })?;
-    let messages = channel.push.parse(&verified).map_err(|e| {
+    let messages = adapter.parse(&verified).map_err(|e| {
         app.metrics.intake(&name, "invalid");
         match e {
             ChannelError::Malformed(_) => ApiError::BadRequest(e.to_string()),
@@ -84,7 +89,7 @@ async fn push(
             replay: outcome.replay,
         });
     }
-    let answer = channel.push.answer(&receipts);
+    let answer = adapter.answer(&receipts);
     app.metrics
         .intake_seconds
         .observe(started.elapsed().as_secs_f64());

@@ -6,5 +6,6 @@ mod concurrency;
 mod crash;
 mod operations;
 mod outbox;
+mod sms_parts;
 mod story;
 mod support;

@@ -10,11 +10,13 @@
 //! - Receiving, one module per provider: [`generic`] (Salur's own JSON),
 //!   [`twilio`], [`vonage`], [`africastalking`], [`kannel`], [`android`]
 //!   (the capcom6 SMS Gateway app) and [`smssync`].
+//! - [`gammu`]: the environment Gammu SMSD gives its `RunOnReceive` program.
 //! - [`send`]: sending replies through each provider's API.
 //! - [`gsm`]: GSM-7 segment counting and splitting of long notices.
 
 pub mod africastalking;
 pub mod android;
+pub mod gammu;
 pub mod generic;
 pub mod gsm;
 pub mod kannel;

@@ -1,0 +1,396 @@
+//! Replies to citizens: the acknowledgement with the tracking code, sent
+//! back through the channel the complaint came in on.
+//!
+//! Intake queues an acknowledgement in `outbound_messages`, in the
+//! transaction that creates the complaint, so a complaint never lacks its
+//! acknowledgement and a replayed or reprocessed message never queues a
+//! second one (one acknowledgement per complaint is a unique index). The
+//! per-number limit counts what went to the same recipient recently: a
+//! flood from one number, or a provider replaying it with fresh ids, cannot
+//! make us text one citizen over and over; what the limit holds back is
+//! kept as `suppressed`.
+//!
+//! The [`Replier`] sends due replies with a lease (`SKIP LOCKED` on
+//! PostgreSQL), like the outbox dispatcher, and retries transient failures
+//! on the outbox's schedule; a permanent refusal (an invalid number) is
+//! dead at once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use figment::providers::Format as _;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use salur_channels_core::{ChannelError, OutboundReply, ReplyKind, ReplySender};
+use serde::Deserialize;
+use tokio::sync::{Notify, watch};
+
+use crate::domain::MessageId;
+use crate::metrics::Metrics;
+use crate::store::{ClaimedOutbound, NewOutbound, Op, Result, Store, Tx};
+
+/// The texts sent to citizens in one language.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyTexts {
+    /// Sent when a complaint is opened; `{code}` is its tracking code.
+    pub acknowledgement: String,
+    /// Sent when a complaint's status changes; `{code}` and `{status}`.
+    pub status_notice: String,
+    /// The status names citizens read, by stored name.
+    pub status: HashMap<String, String>,
+}
+
+impl ReplyTexts {
+    /// The built-in texts for `language` (`id` or `en`).
+    ///
+    /// # Errors
+    /// For another language, or when a built-in file does not parse.
+    pub fn builtin(language: &str) -> std::result::Result<Self, String> {
+        let source = match language {
+            "id" => include_str!("../config/replies/id.toml"),
+            "en" => include_str!("../config/replies/en.toml"),
+            other => return Err(format!("no reply texts for language `{other}`")),
+        };
+        figment::Figment::from(figment::providers::Toml::string(source))
+            .extract()
+            .map_err(|e| format!("reply texts `{language}`: {e}"))
+    }
+
+    /// The acknowledgement for `code`.
+    pub fn acknowledgement(&self, code: &str) -> String {
+        self.acknowledgement.replace("{code}", code)
+    }
+
+    /// The notice that `code` now has `status` (a stored status name).
+    pub fn status_notice(&self, code: &str, status: &str) -> String {
+        let name = self.status.get(status).map_or(status, String::as_str);
+        self.status_notice
+            .replace("{code}", code)
+            .replace("{status}", name)
+    }
+}
+
+/// Who gets replies, and how many.
+#[derive(Debug, Clone)]
+pub struct ReplyPolicy {
+    /// Channel instances that send replies.
+    pub channels: HashSet<String>,
+    /// The texts.
+    pub texts: ReplyTexts,
+    /// Most replies to one recipient within `window`.
+    pub per_number: i64,
+    /// See `per_number`.
+    pub window: chrono::Duration,
+}
+
+/// Queues the acknowledgement of a newly opened complaint, when its channel
+/// sends replies. Called inside the transaction that created it.
+///
+/// # Errors
+/// Database errors.
+pub async fn acknowledge<C: Tx>(
+    c: &mut C,
+    policy: &ReplyPolicy,
+    to: Recipient<'_>,
+    tracking_code: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let body = policy.texts.acknowledgement(tracking_code);
+    queue(c, policy, to, "acknowledgement", body, tracking_code, now).await
+}
+
+/// Queues the notice that a complaint's status changed, when its channel
+/// sends replies. Called inside the transaction that changed it.
+///
+/// # Errors
+/// Database errors.
+pub async fn status_notice<C: Tx>(
+    c: &mut C,
+    policy: &ReplyPolicy,
+    to: Recipient<'_>,
+    tracking_code: &str,
+    status: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let body = policy.texts.status_notice(tracking_code, status);
+    queue(c, policy, to, "status_notice", body, tracking_code, now).await
+}
+
+/// Where a reply goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipient<'a> {
+    /// The channel instance the complaint came in on.
+    pub channel_name: &'a str,
+    /// The citizen's handle there.
+    pub handle: &'a str,
+    /// The complaint the reply is about.
+    pub complaint_id: &'a str,
+}
+
+async fn queue<C: Tx>(
+    c: &mut C,
+    policy: &ReplyPolicy,
+    to: Recipient<'_>,
+    kind: &str,
+    body: String,
+    tracking_code: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if !policy.channels.contains(to.channel_name) {
+        return Ok(());
+    }
+    let recent = c
+        .recent_replies(to.channel_name, to.handle, now - policy.window)
+        .await?;
+    let state = if recent >= policy.per_number {
+        tracing::info!(channel = %to.channel_name, kind, "reply held back by the per-number limit");
+        "suppressed"
+    } else {
+        "pending"
+    };
+    c.insert_outbound(&NewOutbound {
+        id: MessageId::new().to_string(),
+        complaint_id: to.complaint_id.to_owned(),
+        channel_name: to.channel_name.to_owned(),
+        recipient: to.handle.to_owned(),
+        kind: kind.to_owned(),
+        body,
+        tracking_code: Some(tracking_code.to_owned()),
+        state: state.into(),
+        now,
+    })
+    .await?;
+    Ok(())
+}
+
+/// Replier settings.
+#[derive(Debug, Clone)]
+pub struct ReplierSettings {
+    /// Delays before the 2nd, 3rd, … attempt; dead after the last.
+    pub retry_schedule: Vec<Duration>,
+    /// How often to look for due replies when nothing wakes us.
+    pub poll_interval: Duration,
+    /// Most replies per round.
+    pub batch_size: usize,
+    /// How long a claim holds before another instance may take it.
+    pub lease: Duration,
+}
+
+struct Claim {
+    lease: Duration,
+    limit: i64,
+}
+
+impl Op for Claim {
+    type Output = Vec<ClaimedOutbound>;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<Vec<ClaimedOutbound>> {
+        let now = Utc::now();
+        let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(60));
+        c.claim_outbound(now, now + lease, self.limit).await
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Sent(Option<String>),
+    Failed {
+        attempts: i32,
+        next: Option<DateTime<Utc>>,
+        error: String,
+    },
+}
+
+struct Record(Vec<(String, Attempt)>);
+
+impl Op for Record {
+    type Output = ();
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<()> {
+        let now = Utc::now();
+        for (id, attempt) in &self.0 {
+            match attempt {
+                Attempt::Sent(provider_id) => {
+                    c.outbound_sent(id, provider_id.as_deref(), now).await?
+                }
+                Attempt::Failed {
+                    attempts,
+                    next,
+                    error,
+                } => c.outbound_failed(id, *attempts, *next, error).await?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends queued replies through each channel's provider.
+pub struct Replier {
+    store: Store,
+    senders: HashMap<String, Arc<dyn ReplySender>>,
+    settings: ReplierSettings,
+    wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+}
+
+impl Replier {
+    /// A replier over the channels' senders, by channel name.
+    pub fn new(
+        store: Store,
+        senders: HashMap<String, Arc<dyn ReplySender>>,
+        settings: ReplierSettings,
+        wake: Arc<Notify>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            store,
+            senders,
+            settings,
+            wake,
+            metrics,
+        }
+    }
+
+    /// Runs rounds until `shutdown` fires; the round in progress finishes.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let busy = match self.round().await {
+                Ok(n) => n >= self.settings.batch_size,
+                Err(e) => {
+                    self.metrics.failure("reply");
+                    tracing::warn!(error = %e, "reply round failed");
+                    false
+                }
+            };
+            if *shutdown.borrow() {
+                return;
+            }
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Claims and sends one batch. Returns how many replies it handled.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn round(&self) -> Result<usize> {
+        let claimed = self
+            .store
+            .write(Claim {
+                lease: self.settings.lease,
+                limit: i64::try_from(self.settings.batch_size).unwrap_or(100),
+            })
+            .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let n = claimed.len();
+        let mut sends: FuturesUnordered<_> = claimed.into_iter().map(|o| self.send(o)).collect();
+        let mut results = Vec::with_capacity(n);
+        while let Some(r) = sends.next().await {
+            results.push(r);
+        }
+        drop(sends);
+        self.store.write(Record(results)).await?;
+        Ok(n)
+    }
+
+    async fn send(&self, o: ClaimedOutbound) -> (String, Attempt) {
+        let attempts = o.attempts.saturating_add(1);
+        let label = format!("reply:{}", o.channel_name);
+        let result = match self.senders.get(&o.channel_name) {
+            None => Err(ChannelError::Transient(format!(
+                "channel `{}` sends no replies in this configuration",
+                o.channel_name
+            ))),
+            Some(sender) => {
+                let reply = OutboundReply {
+                    channel_name: o.channel_name.clone(),
+                    to: o.recipient.clone(),
+                    text: o.body.clone(),
+                    in_reply_to: None,
+                    tracking_code: o.tracking_code.clone(),
+                    kind: if o.kind == "acknowledgement" {
+                        ReplyKind::Acknowledgement
+                    } else {
+                        ReplyKind::StatusNotice
+                    },
+                };
+                sender.send(&reply).await
+            }
+        };
+        let attempt = match result {
+            Ok(receipt) => {
+                self.metrics.delivery(&label, "delivered");
+                Attempt::Sent(receipt.provider_message_id)
+            }
+            Err(e) => {
+                let delay = match &e {
+                    ChannelError::Permanent(_) => None,
+                    _ => usize::try_from(attempts - 1)
+                        .ok()
+                        .and_then(|i| self.settings.retry_schedule.get(i)),
+                };
+                let next = delay.map(|d| {
+                    Utc::now()
+                        + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::hours(1))
+                });
+                let outcome = if next.is_some() { "retry" } else { "dead" };
+                self.metrics.delivery(&label, outcome);
+                tracing::warn!(channel = %o.channel_name, reply = %o.id, attempts, error = %e, "sending a reply failed ({outcome})");
+                Attempt::Failed {
+                    attempts,
+                    next,
+                    error: e.to_string(),
+                }
+            }
+        };
+        (o.id, attempt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_acknowledgements_fit_one_sms_with_the_code() {
+        for language in ["id", "en"] {
+            let texts = ReplyTexts::builtin(language).expect("texts");
+            let ack = texts.acknowledgement("SLR-7K3Q-9XPA");
+            assert!(ack.contains("SLR-7K3Q-9XPA"), "{ack}");
+            assert!(
+                ack.chars().count() <= 160,
+                "{language}: {} chars",
+                ack.chars().count()
+            );
+            assert!(ack.is_ascii(), "{language}: plain GSM-7 characters only");
+            for status in [
+                "new",
+                "in_review",
+                "forwarded",
+                "duplicate",
+                "rejected",
+                "closed",
+            ] {
+                let notice = texts.status_notice("SLR-7K3Q-9XPA", status);
+                assert!(
+                    notice.contains(&texts.status[status]),
+                    "{language}: {notice}"
+                );
+                assert!(notice.chars().count() <= 160, "{notice}");
+            }
+        }
+        assert!(ReplyTexts::builtin("fr").is_err());
+    }
+}
