@@ -3,11 +3,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use salur_channel_sms::GenericSms;
-use salur_channels_core::{ChannelKind, PushChannel, ReplySender};
-use secrecy::ExposeSecret;
+use salur_channel_sms::send::{self, TwilioFrom};
+use salur_channel_sms::{GenericSms, gsm};
+use salur_channels_core::{
+    BoxFuture, ChannelError, ChannelKind, OutboundReply, PushChannel, ReplySender, SentReceipt,
+};
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{ChannelConfig, FieldError, Settings, SmsProvider};
+use crate::config::{ChannelConfig, Credentials, FieldError, Settings, SmsChannel, SmsProvider};
 
 /// One channel instance.
 pub struct ChannelEntry {
@@ -38,32 +41,50 @@ impl Channels {
     pub fn build(settings: &Settings) -> Result<Self, Vec<FieldError>> {
         let mut by_name = HashMap::new();
         let mut errors = Vec::new();
+        let mut client = None;
         for (i, ch) in settings.channels().enumerate() {
-            let secret = ch.secret.map(|s| s.expose_secret().as_bytes().to_vec());
             match ch.config {
-                ChannelConfig::Sms(sms) => match sms.provider {
-                    SmsProvider::Generic => {
-                        let adapter =
-                            GenericSms::new(sms.name.clone(), secret, sms.signature_header.clone());
-                        by_name.insert(
-                            sms.name.clone(),
-                            Arc::new(ChannelEntry {
-                                name: sms.name.clone(),
-                                kind: ChannelKind::Sms,
-                                push: Some(Arc::new(adapter)),
-                                assemble: sms.assemble,
-                                sender: None,
-                            }),
-                        );
-                    }
-                    other => errors.push(FieldError::new(
-                        format!("channels[{i}] ({}).provider", sms.name),
-                        format!(
-                            "provider `{}` is not available in this version; use `generic`",
-                            other.as_str()
-                        ),
-                    )),
-                },
+                ChannelConfig::Sms(sms) => {
+                    let label = format!("channels[{i}] ({})", sms.name);
+                    let push = match sms_push(sms, ch.secret) {
+                        Ok(push) => push,
+                        Err(e) => {
+                            errors.push(FieldError::new(format!("{label}.provider"), e));
+                            continue;
+                        }
+                    };
+                    let sender = if sms.replies && sms.provider.can_send() {
+                        let client = match &mut client {
+                            Some(c) => c,
+                            None => match send::http_client(send::DEFAULT_TIMEOUT) {
+                                Ok(c) => client.insert(c),
+                                Err(e) => {
+                                    errors.push(FieldError::new(label, e.to_string()));
+                                    continue;
+                                }
+                            },
+                        };
+                        match sms_sender(sms, ch.secret, ch.credentials, client.clone()) {
+                            Ok(s) => Some(Arc::new(Numbered(s)) as Arc<dyn ReplySender>),
+                            Err(e) => {
+                                errors.push(FieldError::new(label, e.to_string()));
+                                continue;
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    by_name.insert(
+                        sms.name.clone(),
+                        Arc::new(ChannelEntry {
+                            name: sms.name.clone(),
+                            kind: ChannelKind::Sms,
+                            push,
+                            assemble: sms.assemble,
+                            sender,
+                        }),
+                    );
+                }
             }
         }
         if errors.is_empty() {
@@ -107,5 +128,121 @@ impl Channels {
     /// Whether no channel is configured.
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
+    }
+}
+
+/// The webhook adapter of an SMS channel; `None` for Gammu, which hands
+/// messages to `salur gammu-receive` instead.
+fn sms_push(
+    sms: &SmsChannel,
+    secret: Option<&SecretString>,
+) -> Result<Option<Arc<dyn PushChannel>>, String> {
+    let name = sms.name.clone();
+    let key = secret.map(|s| s.expose_secret().as_bytes().to_vec());
+    Ok(Some(match sms.provider {
+        SmsProvider::Generic => Arc::new(GenericSms::new(name, key, sms.signature_header.clone())),
+        SmsProvider::Gammu => return Ok(None),
+        other => {
+            return Err(format!(
+                "provider `{}` is not available in this version; use `generic`",
+                other.as_str()
+            ));
+        }
+    }))
+}
+
+/// The reply sender of an SMS channel whose provider can send.
+fn sms_sender(
+    sms: &SmsChannel,
+    secret: Option<&SecretString>,
+    credentials: &Credentials,
+    client: reqwest::Client,
+) -> Result<Arc<dyn ReplySender>, ChannelError> {
+    let expose =
+        |s: Option<&SecretString>| s.map(|s| s.expose_secret().to_owned()).unwrap_or_default();
+    let api_url = sms.api_url.as_deref();
+    let from = sms.from.clone();
+    Ok(match sms.provider {
+        SmsProvider::Twilio => {
+            let from = from.unwrap_or_default();
+            let from = if from.starts_with("MG") {
+                TwilioFrom::MessagingService(from)
+            } else {
+                TwilioFrom::Number(from)
+            };
+            Arc::new(send::TwilioSender::new(
+                client,
+                api_url,
+                sms.account_sid.clone().unwrap_or_default(),
+                expose(secret),
+                from,
+            )?)
+        }
+        SmsProvider::Vonage => Arc::new(send::VonageSender::new(
+            client,
+            api_url,
+            expose(credentials.api_key.as_ref()),
+            expose(credentials.api_secret.as_ref()),
+            from.unwrap_or_default(),
+        )?),
+        SmsProvider::Africastalking => Arc::new(send::AfricasTalkingSender::new(
+            client,
+            api_url,
+            sms.username.clone().unwrap_or_default(),
+            expose(credentials.api_key.as_ref()),
+            from,
+        )?),
+        SmsProvider::Kannel => Arc::new(send::KannelSender::new(
+            client,
+            api_url,
+            sms.username.clone().unwrap_or_default(),
+            expose(credentials.password.as_ref()),
+            from,
+            sms.smsc.clone(),
+        )?),
+        SmsProvider::Android => Arc::new(send::AndroidSender::new(
+            client,
+            api_url,
+            sms.username.clone().unwrap_or_default(),
+            expose(credentials.password.as_ref()),
+        )?),
+        SmsProvider::Gammu => Arc::new(send::GammuSender::new(
+            sms.inject_command.clone().unwrap_or_default(),
+        )),
+        SmsProvider::Generic | SmsProvider::Smssync => {
+            return Err(ChannelError::Permanent(format!(
+                "provider `{}` cannot send replies",
+                sms.provider.as_str()
+            )));
+        }
+    })
+}
+
+/// Sends a text that does not fit one SMS as numbered parts, `(1/3) …`,
+/// each a single SMS, so every phone and gateway shows them in order; a
+/// text that fits goes out as it is.
+struct Numbered(Arc<dyn ReplySender>);
+
+impl ReplySender for Numbered {
+    fn send<'a>(
+        &'a self,
+        reply: &'a OutboundReply,
+    ) -> BoxFuture<'a, salur_channels_core::Result<SentReceipt>> {
+        Box::pin(async move {
+            if gsm::segments(&reply.text) <= 1 {
+                return self.0.send(reply).await;
+            }
+            let mut ids = Vec::new();
+            for part in gsm::split_numbered(&reply.text) {
+                let one = OutboundReply {
+                    text: part,
+                    ..reply.clone()
+                };
+                ids.extend(self.0.send(&one).await?.provider_message_id);
+            }
+            Ok(SentReceipt {
+                provider_message_id: (!ids.is_empty()).then(|| ids.join(",")),
+            })
+        })
     }
 }

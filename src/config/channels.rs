@@ -174,8 +174,7 @@ impl SmsProvider {
             Self::Twilio => &["account_sid", "from"],
             Self::Vonage => &["api_key", "api_secret", "from"],
             Self::Africastalking => &["username", "api_key"],
-            Self::Kannel => &["api_url", "username", "password"],
-            Self::Android => &["api_url", "username", "password"],
+            Self::Kannel | Self::Android => &["username", "password"],
             Self::Gammu => &["inject_command"],
             Self::Generic | Self::Smssync => &[],
         }

@@ -21,7 +21,14 @@ fn salur(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["serve", "migrate", "check-config", "replay", "reprocess"] {
+    for cmd in [
+        "serve",
+        "migrate",
+        "check-config",
+        "replay",
+        "reprocess",
+        "gammu-receive",
+    ] {
         let (code, out, err) = salur(&[cmd, "--help"], &[]);
         assert_eq!(code, 0, "{cmd}: {err}");
         assert!(out.contains("Usage: salur"), "{cmd}: {out}");
