@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use salur_channel_sms::send::{self, TwilioFrom};
-use salur_channel_sms::{GenericSms, gsm};
+use salur_channel_sms::{
+    GenericSms, africastalking, android, gsm, kannel, smssync, twilio, vonage,
+};
 use salur_channels_core::{
     BoxFuture, ChannelError, ChannelKind, OutboundReply, PushChannel, ReplySender, SentReceipt,
 };
@@ -141,13 +143,25 @@ fn sms_push(
     let key = secret.map(|s| s.expose_secret().as_bytes().to_vec());
     Ok(Some(match sms.provider {
         SmsProvider::Generic => Arc::new(GenericSms::new(name, key, sms.signature_header.clone())),
-        SmsProvider::Gammu => return Ok(None),
-        other => {
-            return Err(format!(
-                "provider `{}` is not available in this version; use `generic`",
-                other.as_str()
-            ));
+        SmsProvider::Twilio => Arc::new(twilio::TwilioSms::new(name, key)),
+        SmsProvider::Vonage => {
+            let method = match &sms.signature_method {
+                Some(m) => m
+                    .parse::<vonage::SignatureMethod>()
+                    .map_err(|e| e.to_string())?,
+                None => vonage::SignatureMethod::default(),
+            };
+            let window = sms.signature_window.unwrap_or(vonage::DEFAULT_MAX_SKEW);
+            Arc::new(vonage::VonageSms::new(name, key, method, window))
         }
+        SmsProvider::Africastalking => Arc::new(africastalking::AfricasTalkingSms::new(name, key)),
+        SmsProvider::Kannel => Arc::new(kannel::KannelSms::new(name, key)),
+        SmsProvider::Android => {
+            let window = sms.signature_window.unwrap_or(android::DEFAULT_MAX_SKEW);
+            Arc::new(android::AndroidSms::new(name, key, window))
+        }
+        SmsProvider::Smssync => Arc::new(smssync::SmsSync::new(name, key)),
+        SmsProvider::Gammu => return Ok(None),
     }))
 }
 

@@ -88,12 +88,11 @@ pub struct SmsChannel {
     #[serde(default)]
     pub signature_method: Option<String>,
     /// `android` and signed `vonage`: how far a request's timestamp may be
-    /// from our clock before it is refused as a replay.
-    #[serde(
-        default = "default_signature_window",
-        deserialize_with = "super::duration::one"
-    )]
-    pub signature_window: Duration,
+    /// from our clock before it is refused as a replay (by default 5
+    /// minutes for `android`, 25 hours for `vonage`, which stamps a retry
+    /// with the time of the first try).
+    #[serde(default, deserialize_with = "some_duration")]
+    pub signature_window: Option<Duration>,
     /// Send the acknowledgement with the tracking code, and status notices,
     /// back through the provider. Needs the provider's API credentials.
     #[serde(default = "default_true")]
@@ -137,8 +136,8 @@ fn default_true() -> bool {
     true
 }
 
-fn default_signature_window() -> Duration {
-    Duration::from_secs(300)
+fn some_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    super::duration::one(d).map(Some)
 }
 
 fn default_signature_header() -> String {

@@ -707,7 +707,7 @@ fn sending_providers_need_their_api_settings_unless_replies_are_off() {
         ("channels[1] (sms-kannel).password", "KANNEL_PASSWORD"),
         (
             "channels[2] (sms-vonage).signature_method",
-            "`crc32` is not one of",
+            "unknown Vonage signature method `crc32`",
         ),
         (
             "channels[3] (sms-gammu).inject_command",

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::channels::{ChannelConfig, SmsChannel, channel_name_problem};
 use super::load::{Item, Loaded, item_label};
@@ -320,7 +320,13 @@ impl Checker<'_> {
             }
         };
         let secret = match channel.secret_ref() {
-            Some(secret) => self.secret(&format!("{label}.secret"), secret),
+            Some(secret) => self.secret(&format!("{label}.secret"), secret).filter(|s| {
+                let empty = s.expose_secret().is_empty();
+                if empty {
+                    self.error(format!("{label}.secret"), "is empty");
+                }
+                !empty
+            }),
             None if channel.allow_unsigned() => None,
             None => {
                 self.error(
@@ -349,21 +355,17 @@ impl Checker<'_> {
             password: resolve(self, "password", &sms.password),
         };
         if let Some(method) = &sms.signature_method
-            && !VONAGE_SIGNATURE_METHODS.contains(&method.as_str())
+            && let Err(e) = method.parse::<salur_channel_sms::vonage::SignatureMethod>()
         {
-            self.error(
-                format!("{label}.signature_method"),
-                format!(
-                    "`{method}` is not one of {}",
-                    VONAGE_SIGNATURE_METHODS.join(", ")
-                ),
+            self.error(format!("{label}.signature_method"), e.to_string());
+        }
+        if let Some(window) = sms.signature_window {
+            self.at_least(
+                &format!("{label}.signature_window"),
+                window,
+                Duration::from_secs(1),
             );
         }
-        self.at_least(
-            &format!("{label}.signature_window"),
-            sms.signature_window,
-            Duration::from_secs(1),
-        );
         if let Some(url) = &sms.api_url
             && let Err(why) = http_url(url)
         {
@@ -406,9 +408,6 @@ impl Checker<'_> {
         credentials
     }
 }
-
-/// The signature methods Vonage offers for signed webhooks.
-const VONAGE_SIGNATURE_METHODS: &[&str] = &["md5hash", "md5", "sha1", "sha256", "sha512"];
 
 /// Checks that `url` is an absolute `http` or `https` URL with a host.
 fn http_url(url: &str) -> Result<(), String> {

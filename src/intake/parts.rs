@@ -58,7 +58,7 @@ pub(super) async fn take<C: Tx>(
             index: i32::from(part.index),
             total: i32::from(part.total),
             message_id: message_id.clone(),
-            received_at: p.message.received_at,
+            taken_at: now,
         })
         .await?;
     if !fresh {

@@ -503,8 +503,9 @@ pub struct NewPart {
     pub total: i32,
     /// The stored message holding the piece.
     pub message_id: String,
-    /// When the piece arrived.
-    pub received_at: DateTime<Utc>,
+    /// When intake took the piece in: the part timeout counts from here,
+    /// not from the provider's timestamp, which a retried delivery keeps.
+    pub taken_at: DateTime<Utc>,
 }
 
 /// A recorded piece.

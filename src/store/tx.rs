@@ -97,7 +97,7 @@ pub trait Tx: Send {
         g: &PartGroup,
         complaint_id: &str,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Groups still waiting whose oldest piece arrived before `before`.
+    /// Groups still waiting whose first piece was taken in before `before`.
     fn overdue_groups(
         &mut self,
         before: DateTime<Utc>,
@@ -684,7 +684,7 @@ impl<E: Exec> Tx for E {
         let n = self
             .execute(
                 "INSERT INTO message_parts (channel_name, reporter_handle, group_ref, part_index, \
-                 part_total, message_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 part_total, message_id, taken_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT DO NOTHING",
                 &params![
                     &p.group.channel_name,
@@ -693,7 +693,7 @@ impl<E: Exec> Tx for E {
                     p.index,
                     p.total,
                     &p.message_id,
-                    p.received_at
+                    p.taken_at
                 ],
             )
             .await?;
@@ -733,7 +733,7 @@ impl<E: Exec> Tx for E {
         self.fetch_all(
             "SELECT channel_name, reporter_handle, group_ref FROM message_parts \
              WHERE complaint_id IS NULL GROUP BY channel_name, reporter_handle, group_ref \
-             HAVING MIN(received_at) < $1 ORDER BY MIN(received_at) LIMIT $2",
+             HAVING MIN(taken_at) < $1 ORDER BY MIN(taken_at) LIMIT $2",
             &params![before, limit],
         )
         .await

@@ -5,6 +5,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod gammu;
+mod kannel;
 mod kannel_rig;
 mod kannel_rig_check;
 mod operations;

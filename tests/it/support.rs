@@ -188,13 +188,23 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the app with `toml` as its config file.
     pub async fn start(toml: &str, env: &Environment) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener, toml, env).await
+    }
+
+    /// Starts the app serving on `listener`, for tests that must tell a
+    /// peer the app's address before the app starts.
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        toml: &str,
+        env: &Environment,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("salur.toml");
         std::fs::write(&path, toml).unwrap();
         let settings = Settings::load_with_env(Some(&path), env).expect("valid test config");
         let app = App::build(settings).await.expect("app builds");
         app.store.migrate().await.expect("migrations apply");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stop_rx) = watch::channel(false);
         let workers = app.spawn_workers(stop_rx.clone());

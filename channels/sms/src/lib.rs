@@ -6,7 +6,10 @@
 //! handle `sms:<number as sent>`; the service normalises the number to E.164.
 //!
 //! # Layout
-//! - [`signature`]: HMAC checks shared by the providers.
+//! - [`signature`]: signature and secret checks shared by the providers,
+//!   all in constant time; `form` (byte-level form and query decoding) and
+//!   `intake` (required fields, timestamps, the shape of an SMS message)
+//!   are the other shared pieces.
 //! - Receiving, one module per provider: [`generic`] (Salur's own JSON),
 //!   [`twilio`], [`vonage`], [`africastalking`], [`kannel`], [`android`]
 //!   (the capcom6 SMS Gateway app) and [`smssync`].
@@ -16,9 +19,11 @@
 
 pub mod africastalking;
 pub mod android;
+mod form;
 pub mod gammu;
 pub mod generic;
 pub mod gsm;
+mod intake;
 pub mod kannel;
 pub mod send;
 pub mod signature;

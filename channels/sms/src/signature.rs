@@ -1,21 +1,46 @@
-//! Signature checks shared by SMS providers, all in constant time.
+//! Signature and secret checks shared by SMS providers, all in constant time.
+//!
+//! Besides the checks themselves this module holds, in two small inner
+//! modules, what the checks and the adapters read requests with:
+//! - `form`: a byte-level `application/x-www-form-urlencoded` decoder.
+//!   Twilio and Vonage sign over decoded form fields, and Kannel sends
+//!   percent-encoded UTF-16BE bytes that must be decoded before any charset
+//!   is applied, so one decoder serves every provider.
+//! - `intake`: required fields, provider timestamps and the common shape of
+//!   an SMS [`InboundMessage`](salur_channels_core::InboundMessage).
 
-use hmac::{Hmac, KeyInit, Mac};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hmac::{EagerHash, Hmac, KeyInit, Mac};
 use salur_channels_core::ChannelError;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// Hex HMAC-SHA256 of `body` under `key`.
 pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
-    hex::encode(hmac_sha256(key, body))
+    hex::encode(hmac_bytes::<Sha256>(key, &[body]))
 }
 
-fn hmac_sha256(key: &[u8], body: &[u8]) -> Vec<u8> {
+/// HMAC of the concatenation of `parts` under `key`, with the hash `D`.
+pub fn hmac_bytes<D>(key: &[u8], parts: &[&[u8]]) -> Vec<u8>
+where
+    D: EagerHash,
+    Hmac<D>: KeyInit + Mac,
+{
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+    let mut mac = <Hmac<D> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(body);
+    for part in parts {
+        mac.update(part);
+    }
     mac.finalize().into_bytes().to_vec()
+}
+
+/// Whether `a` and `b` are equal, compared in constant time. Slices of
+/// different lengths are unequal (their lengths are not secret).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 /// Checks a header of the form `sha256=<hex>` (the prefix is optional)
@@ -25,23 +50,85 @@ fn hmac_sha256(key: &[u8], body: &[u8]) -> Vec<u8> {
 /// [`ChannelError::MissingSignature`] when `header` is absent or empty,
 /// [`ChannelError::BadSignature`] when it does not match.
 pub fn check_sha256_hex(key: &[u8], body: &[u8], header: Option<&str>) -> Result<(), ChannelError> {
-    let header = header.map(str::trim).filter(|h| !h.is_empty());
-    let Some(header) = header else {
-        return Err(ChannelError::MissingSignature);
-    };
+    let header = present(header)?;
     let hex_part = header.strip_prefix("sha256=").unwrap_or(header);
-    let given = hex::decode(hex_part.trim()).map_err(|_| ChannelError::BadSignature)?;
-    let expected = hmac_sha256(key, body);
-    if given.len() == expected.len() && bool::from(given.ct_eq(&expected)) {
+    check_hex(hex_part, &hmac_bytes::<Sha256>(key, &[body]))
+}
+
+/// Checks a hex signature (either case) against the expected bytes.
+///
+/// # Errors
+/// [`ChannelError::BadSignature`] when it is not hex or does not match.
+pub fn check_hex(given: &str, expected: &[u8]) -> Result<(), ChannelError> {
+    let given = hex::decode(given.trim()).map_err(|_| ChannelError::BadSignature)?;
+    if constant_time_eq(&given, expected) {
         Ok(())
     } else {
         Err(ChannelError::BadSignature)
     }
 }
 
+/// Checks a shared secret that the provider repeats in each request (a
+/// query parameter or a form field). Both sides are hashed before the
+/// constant-time comparison, so neither the secret nor its length leaks.
+///
+/// # Errors
+/// [`ChannelError::MissingSignature`] when `given` is absent or empty,
+/// [`ChannelError::BadSignature`] when it differs from `expected`.
+pub fn check_secret(expected: &[u8], given: Option<&str>) -> Result<(), ChannelError> {
+    let given = present(given)?;
+    let given = Sha256::digest(given.as_bytes());
+    let expected = Sha256::digest(expected);
+    let same = given.as_slice().ct_eq(expected.as_slice());
+    if bool::from(same) {
+        Ok(())
+    } else {
+        Err(ChannelError::BadSignature)
+    }
+}
+
+/// Checks that a signed unix `timestamp` (seconds) lies within `max_skew`
+/// of `now`, in either direction.
+///
+/// # Errors
+/// [`ChannelError::Stale`] when it does not.
+pub fn check_fresh(
+    timestamp: i64,
+    now: DateTime<Utc>,
+    max_skew: Duration,
+) -> Result<(), ChannelError> {
+    let skew = now.timestamp().abs_diff(timestamp);
+    if skew <= max_skew.as_secs() {
+        Ok(())
+    } else {
+        Err(ChannelError::Stale)
+    }
+}
+
+/// Parses a signed unix timestamp in seconds.
+///
+/// # Errors
+/// [`ChannelError::MissingSignature`] when absent or empty,
+/// [`ChannelError::BadSignature`] when it is not an integer.
+pub fn signed_timestamp(value: Option<&str>) -> Result<i64, ChannelError> {
+    present(value)?
+        .parse()
+        .map_err(|_| ChannelError::BadSignature)
+}
+
+/// The value, trimmed, when it is present and not empty.
+fn present(value: Option<&str>) -> Result<&str, ChannelError> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or(ChannelError::MissingSignature)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::form::{Fields, decode, without};
+    use crate::intake::{epoch_time, utc_time};
 
     #[test]
     fn known_vector() {
@@ -85,5 +172,95 @@ mod tests {
             check_sha256_hex(b"k", b"body", Some(" ")),
             Err(ChannelError::MissingSignature)
         );
+    }
+
+    #[test]
+    fn shared_secrets_are_compared_whole() {
+        assert_eq!(check_secret(b"s3cret", Some("s3cret")), Ok(()));
+        assert_eq!(
+            check_secret(b"s3cret", Some("s3cre")),
+            Err(ChannelError::BadSignature)
+        );
+        assert_eq!(
+            check_secret(b"s3cret", Some("s3cret2")),
+            Err(ChannelError::BadSignature)
+        );
+        assert_eq!(
+            check_secret(b"s3cret", Some("")),
+            Err(ChannelError::MissingSignature)
+        );
+        assert_eq!(
+            check_secret(b"s3cret", None),
+            Err(ChannelError::MissingSignature)
+        );
+    }
+
+    #[test]
+    fn freshness_is_checked_both_ways() {
+        let now = DateTime::from_timestamp(1_000_000, 0).expect("time");
+        let window = Duration::from_secs(300);
+        assert_eq!(check_fresh(1_000_000 - 300, now, window), Ok(()));
+        assert_eq!(check_fresh(1_000_000 + 300, now, window), Ok(()));
+        assert_eq!(
+            check_fresh(1_000_000 - 301, now, window),
+            Err(ChannelError::Stale)
+        );
+        assert_eq!(
+            check_fresh(1_000_000 + 301, now, window),
+            Err(ChannelError::Stale)
+        );
+        assert_eq!(signed_timestamp(Some("12")), Ok(12));
+        assert_eq!(signed_timestamp(Some("x")), Err(ChannelError::BadSignature));
+        assert_eq!(signed_timestamp(None), Err(ChannelError::MissingSignature));
+    }
+
+    #[test]
+    fn forms_decode_to_bytes() {
+        assert_eq!(decode(b"a+b%20c%2B%e9%zz%4"), b"a b c+\xe9%zz%4".to_vec());
+        let fields = Fields::parse(b"a=1&&b=x%26y%3Dz&c&a=2");
+        assert_eq!(fields.text("a").as_deref(), Some("1"));
+        assert_eq!(fields.text("b").as_deref(), Some("x&y=z"));
+        assert_eq!(fields.text("c").as_deref(), Some(""));
+        assert_eq!(fields.text("d"), None);
+        assert_eq!(fields.texts().count(), 4);
+        assert!(Fields::parse(b"").is_empty());
+    }
+
+    #[test]
+    fn forms_round_trip_and_drop_secrets() {
+        let mut fields = Fields::parse(b"from=%2B62812&text=Jalan+rusak");
+        fields.push("raw", vec![0x00, 0xd8, b'~']);
+        assert_eq!(
+            fields.encode(),
+            "from=%2B62812&text=Jalan+rusak&raw=%00%D8~"
+        );
+        assert_eq!(
+            &without(b"secret=s&id=1&sec%72et=t&text=a%26b", "secret")[..],
+            b"id=1&text=a%26b"
+        );
+    }
+
+    #[test]
+    fn provider_times_parse() {
+        let want = DateTime::parse_from_rfc3339("2017-05-03T06:04:45Z").expect("time");
+        for value in [
+            "2017-05-03T06:04:45Z",
+            "2017-05-03T13:04:45+07:00",
+            "2017-05-03 06:04:45",
+            "2017-05-03T06:04:45.000",
+        ] {
+            assert_eq!(
+                utc_time(value, "date"),
+                Ok(want.with_timezone(&Utc)),
+                "{value}"
+            );
+        }
+        assert!(utc_time("2017-05-03T06", "date").is_err());
+        assert_eq!(epoch_time("1493791485", "t"), Ok(want.with_timezone(&Utc)));
+        assert_eq!(
+            epoch_time("1493791485000", "t"),
+            Ok(want.with_timezone(&Utc))
+        );
+        assert!(epoch_time("soon", "t").is_err());
     }
 }
