@@ -53,6 +53,14 @@ impl ChannelConfig {
         }
     }
 
+    /// Whether the channel receives through a webhook, which its secret
+    /// authenticates (Gammu hands messages to `salur gammu-receive`).
+    pub fn takes_webhook(&self) -> bool {
+        match self {
+            Self::Sms(c) => c.provider != SmsProvider::Gammu,
+        }
+    }
+
     /// Whether unsigned requests are accepted (local demos only).
     pub fn allow_unsigned(&self) -> bool {
         match self {

@@ -692,7 +692,6 @@ fn sending_providers_need_their_api_settings_unless_replies_are_off() {
         name = "sms-gammu"
         kind = "sms"
         provider = "gammu"
-        allow_unsigned = true
         inject_command = [""]
         "#,
     );

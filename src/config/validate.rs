@@ -327,7 +327,7 @@ impl Checker<'_> {
                 }
                 !empty
             }),
-            None if channel.allow_unsigned() => None,
+            None if channel.allow_unsigned() || !channel.takes_webhook() => None,
             None => {
                 self.error(
                     format!("{label}.secret"),

@@ -43,7 +43,6 @@ fn gammu_channel(script: &str) -> String {
 name = "sms-gammu"
 kind = "sms"
 provider = "gammu"
-allow_unsigned = true
 inject_command = ["{script}", "{{to}}", "{{text}}"]
 "#
     )
@@ -151,6 +150,30 @@ async fn gammu_receive_stores_once_and_acknowledges(backend: Backend) {
     assert_eq!(line.lines().count(), 1, "{line}");
     assert!(line.starts_with("+6281277778888|"), "{line}");
     assert!(line.contains(&code), "{line}");
+
+    // An admin moves it on; the citizen is told through the same modem.
+    let r = app
+        .http
+        .patch(format!("{}/api/v1/complaints/{code}", app.base))
+        .bearer_auth(API_TOKEN)
+        .json(&serde_json::json!({ "status": "in_review" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let updated: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(updated["status"], "in_review");
+    let lines = eventually(Duration::from_secs(10), || async {
+        let s = std::fs::read_to_string(&sent).ok()?;
+        (s.lines().count() == 2).then_some(s)
+    })
+    .await
+    .expect("status notice injected");
+    let notice = lines.lines().nth(1).unwrap();
+    assert!(
+        notice.contains(&code) && notice.contains("sedang ditinjau"),
+        "{notice}"
+    );
     app.stop().await;
     db.drop_db().await;
 }
@@ -187,4 +210,76 @@ fn gammu_receive_fails_loudly_so_gammu_keeps_the_message() {
     let (code, _, err) = receive(&config, &["1"], GROUP);
     assert_eq!(code, 75, "{err}");
     assert!(err.contains("could not be stored"), "{err}");
+}
+
+async fn one_number_gets_at_most_the_reply_limit(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (script, sent) = inject_script(dir.path());
+    // Each SMS its own complaint, so each would get an acknowledgement.
+    let channel = format!("{}assemble = false\n", gammu_channel(&script));
+    let toml = config_toml(
+        &db.url,
+        "seal_interval = \"100ms\"\nreply_limit = 3\nreply_window = \"1h\"",
+        &channel,
+    );
+    let config = dir.path().join("salur.toml");
+    std::fs::write(&config, &toml).unwrap();
+    for i in 0..5 {
+        let text = format!("Aduan ke-{i}: air PDAM tidak mengalir");
+        let env = [
+            ("SMS_MESSAGES", "1"),
+            ("SMS_1_NUMBER", "+6281299990000"),
+            ("SMS_1_TEXT", text.as_str()),
+        ];
+        let id = format!("IN_{i}");
+        let (code, _, err) = receive(&config, &[&id], &env);
+        assert_eq!(code, 0, "{err}");
+    }
+    let app = TestApp::start(&toml, &test_env(&[])).await;
+    eventually(Duration::from_secs(10), || async {
+        (app.counts().await.complaints == 5).then_some(())
+    })
+    .await
+    .expect("five complaints");
+    let lines = eventually(Duration::from_secs(10), || async {
+        let s = std::fs::read_to_string(&sent).ok()?;
+        (s.lines().count() >= 3).then_some(s)
+    })
+    .await
+    .expect("acknowledgements injected");
+    // Give the replier time to send anything beyond the limit, then check it did not.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let lines = std::fs::read_to_string(&sent).unwrap_or(lines);
+    assert_eq!(lines.lines().count(), 3, "the limit holds: {lines}");
+    assert_eq!(
+        app.read(Suppressed).await,
+        2,
+        "the rest is recorded, not sent"
+    );
+    app.stop().await;
+    db.drop_db().await;
+}
+both_backends!(one_number_gets_at_most_the_reply_limit);
+
+/// Replies held back by the per-number limit.
+struct Suppressed;
+
+impl Op for Suppressed {
+    type Output = usize;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<usize> {
+        let mut n = 0;
+        for id in c.complaint_ids_after("", 100).await? {
+            n += c
+                .outbound_for_complaint(&id)
+                .await?
+                .iter()
+                .filter(|o| o.state == "suppressed")
+                .count();
+        }
+        Ok(n)
+    }
 }
