@@ -55,6 +55,16 @@ pub fn store_options(settings: &Settings) -> StoreOptions {
     }
 }
 
+/// How the outbox dispatcher and the replier claim and retry.
+fn dispatch_settings(c: &crate::config::Config) -> DispatchSettings {
+    DispatchSettings {
+        retry_schedule: c.outbox.retry_schedule.clone(),
+        poll_interval: c.outbox.poll_interval,
+        batch_size: c.outbox.batch_size,
+        lease: c.outbox.lease,
+    }
+}
+
 /// Sink names are stable ids stored with each delivery: the configured
 /// `name`, else the kind, numbered when the kind repeats.
 fn sink_names(settings: &Settings) -> Vec<String> {
@@ -260,12 +270,7 @@ impl App {
             let replier = crate::replies::Replier::new(
                 self.store.clone(),
                 senders,
-                crate::replies::ReplierSettings {
-                    retry_schedule: c.outbox.retry_schedule.clone(),
-                    poll_interval: c.outbox.poll_interval,
-                    batch_size: c.outbox.batch_size,
-                    lease: c.outbox.lease,
-                },
+                dispatch_settings(c),
                 self.reply_wake.clone(),
                 self.metrics.clone(),
             );
@@ -275,12 +280,7 @@ impl App {
             let dispatcher = Dispatcher::new(
                 self.store.clone(),
                 self.sinks.clone(),
-                DispatchSettings {
-                    retry_schedule: c.outbox.retry_schedule.clone(),
-                    poll_interval: c.outbox.poll_interval,
-                    batch_size: c.outbox.batch_size,
-                    lease: c.outbox.lease,
-                },
+                dispatch_settings(c),
                 self.dispatch_wake.clone(),
                 self.metrics.clone(),
             );

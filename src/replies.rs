@@ -29,6 +29,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::domain::MessageId;
 use crate::metrics::Metrics;
+use crate::queue::dispatch::{DispatchSettings, retry_at, run_rounds};
 use crate::store::{ClaimedOutbound, NewOutbound, Op, Result, Store, Tx};
 
 /// The texts sent to citizens in one language.
@@ -166,19 +167,6 @@ async fn queue<C: Tx>(
     Ok(())
 }
 
-/// Replier settings.
-#[derive(Debug, Clone)]
-pub struct ReplierSettings {
-    /// Delays before the 2nd, 3rd, … attempt; dead after the last.
-    pub retry_schedule: Vec<Duration>,
-    /// How often to look for due replies when nothing wakes us.
-    pub poll_interval: Duration,
-    /// Most replies per round.
-    pub batch_size: usize,
-    /// How long a claim holds before another instance may take it.
-    pub lease: Duration,
-}
-
 struct Claim {
     lease: Duration,
     limit: i64,
@@ -231,7 +219,7 @@ impl Op for Record {
 pub struct Replier {
     store: Store,
     senders: HashMap<String, Arc<dyn ReplySender>>,
-    settings: ReplierSettings,
+    settings: DispatchSettings,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
 }
@@ -241,7 +229,7 @@ impl Replier {
     pub fn new(
         store: Store,
         senders: HashMap<String, Arc<dyn ReplySender>>,
-        settings: ReplierSettings,
+        settings: DispatchSettings,
         wake: Arc<Notify>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -255,28 +243,9 @@ impl Replier {
     }
 
     /// Runs rounds until `shutdown` fires; the round in progress finishes.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            let busy = match self.round().await {
-                Ok(n) => n >= self.settings.batch_size,
-                Err(e) => {
-                    self.metrics.failure("reply");
-                    tracing::warn!(error = %e, "reply round failed");
-                    false
-                }
-            };
-            if *shutdown.borrow() {
-                return;
-            }
-            if busy {
-                continue;
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.settings.poll_interval) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let (settings, wake, metrics) = (&self.settings, &self.wake, &self.metrics);
+        run_rounds(|| self.round(), settings, wake, metrics, "reply", shutdown).await;
     }
 
     /// Claims and sends one batch. Returns how many replies it handled.
@@ -295,12 +264,8 @@ impl Replier {
             return Ok(0);
         }
         let n = claimed.len();
-        let mut sends: FuturesUnordered<_> = claimed.into_iter().map(|o| self.send(o)).collect();
-        let mut results = Vec::with_capacity(n);
-        while let Some(r) = sends.next().await {
-            results.push(r);
-        }
-        drop(sends);
+        let sends: FuturesUnordered<_> = claimed.into_iter().map(|o| self.send(o)).collect();
+        let results = sends.collect().await;
         self.store.write(Record(results)).await?;
         Ok(n)
     }
@@ -335,16 +300,10 @@ impl Replier {
                 Attempt::Sent(receipt.provider_message_id)
             }
             Err(e) => {
-                let delay = match &e {
+                let next = match &e {
                     ChannelError::Permanent(_) => None,
-                    _ => usize::try_from(attempts - 1)
-                        .ok()
-                        .and_then(|i| self.settings.retry_schedule.get(i)),
+                    _ => retry_at(&self.settings.retry_schedule, attempts),
                 };
-                let next = delay.map(|d| {
-                    Utc::now()
-                        + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::hours(1))
-                });
                 let outcome = if next.is_some() { "retry" } else { "dead" };
                 self.metrics.delivery(&label, outcome);
                 tracing::warn!(channel = %o.channel_name, reply = %o.id, attempts, error = %e, "sending a reply failed ({outcome})");

@@ -144,28 +144,17 @@ impl Dispatcher {
     }
 
     /// Runs rounds until `shutdown` fires; the round in progress finishes.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            let busy = match self.round().await {
-                Ok(n) => n >= self.settings.batch_size,
-                Err(e) => {
-                    self.metrics.failure("dispatch");
-                    tracing::warn!(error = %e, "dispatch round failed");
-                    false
-                }
-            };
-            if *shutdown.borrow() {
-                return;
-            }
-            if busy {
-                continue;
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.settings.poll_interval) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let (settings, wake, metrics) = (&self.settings, &self.wake, &self.metrics);
+        run_rounds(
+            || self.round(),
+            settings,
+            wake,
+            metrics,
+            "dispatch",
+            shutdown,
+        )
+        .await;
     }
 
     /// Claims and sends one batch. Returns how many deliveries it handled.
@@ -184,12 +173,8 @@ impl Dispatcher {
             return Ok(0);
         }
         let n = claimed.len();
-        let mut sends: FuturesUnordered<_> = claimed.into_iter().map(|d| self.send(d)).collect();
-        let mut results = Vec::with_capacity(n);
-        while let Some(r) = sends.next().await {
-            results.push(r);
-        }
-        drop(sends);
+        let sends: FuturesUnordered<_> = claimed.into_iter().map(|d| self.send(d)).collect();
+        let results = sends.collect().await;
         self.store.write(Record(results)).await?;
         Ok(n)
     }
@@ -217,33 +202,70 @@ impl Dispatcher {
                 self.metrics.delivery(&d.sink, "delivered");
                 Attempt::Delivered
             }
-            Err(e) => {
-                let delay = usize::try_from(attempts - 1)
-                    .ok()
-                    .and_then(|i| self.settings.retry_schedule.get(i));
-                match (e, delay) {
-                    (SinkError::Transient(error), Some(delay)) => {
-                        self.metrics.delivery(&d.sink, "retry");
-                        tracing::info!(sink = %d.sink, event = %d.event_id, attempts, %error, "delivery failed; will retry");
-                        let delay = chrono::Duration::from_std(*delay)
-                            .unwrap_or(chrono::Duration::hours(1));
-                        Attempt::Retry {
-                            attempts,
-                            at: Utc::now() + delay,
-                            error,
-                        }
-                    }
-                    (e, _) => {
-                        self.metrics.delivery(&d.sink, "dead");
-                        tracing::warn!(sink = %d.sink, event = %d.event_id, attempts, error = %e, "delivery dead");
-                        Attempt::Dead {
-                            attempts,
-                            error: e.to_string(),
-                        }
+            Err(e) => match (e, retry_at(&self.settings.retry_schedule, attempts)) {
+                (SinkError::Transient(error), Some(at)) => {
+                    self.metrics.delivery(&d.sink, "retry");
+                    tracing::info!(sink = %d.sink, event = %d.event_id, attempts, %error, "delivery failed; will retry");
+                    Attempt::Retry {
+                        attempts,
+                        at,
+                        error,
                     }
                 }
-            }
+                (e, _) => {
+                    self.metrics.delivery(&d.sink, "dead");
+                    tracing::warn!(sink = %d.sink, event = %d.event_id, attempts, error = %e, "delivery dead");
+                    Attempt::Dead {
+                        attempts,
+                        error: e.to_string(),
+                    }
+                }
+            },
         };
         (d.id, attempt)
+    }
+}
+
+/// When to try again after `attempts` failed tries: the schedule's next
+/// delay from now, or `None` when the schedule is used up.
+pub fn retry_at(schedule: &[Duration], attempts: i32) -> Option<chrono::DateTime<Utc>> {
+    let delay = schedule.get(usize::try_from(attempts.checked_sub(1)?).ok()?)?;
+    Some(Utc::now() + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::hours(1)))
+}
+
+/// Runs `round` until `shutdown` fires: again at once after a full round,
+/// otherwise when woken or after the poll interval. A failed round is
+/// counted under `stage` and retried at the next turn.
+pub async fn run_rounds<F, Fut>(
+    mut round: F,
+    settings: &DispatchSettings,
+    wake: &Notify,
+    metrics: &Metrics,
+    stage: &'static str,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize>>,
+{
+    loop {
+        let busy = match round().await {
+            Ok(n) => n >= settings.batch_size,
+            Err(e) => {
+                metrics.failure(stage);
+                tracing::warn!(error = %e, "{stage} round failed");
+                false
+            }
+        };
+        if *shutdown.borrow() {
+            return;
+        }
+        if busy {
+            continue;
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(settings.poll_interval) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }

@@ -70,10 +70,6 @@ impl PushChannel for AfricasTalkingSms {
     }
 
     fn answer(&self, _receipts: &[IntakeReceipt]) -> PushAnswer {
-        PushAnswer {
-            status: 200,
-            content_type: "text/plain",
-            body: String::new(),
-        }
+        intake::ok("text/plain", "")
     }
 }

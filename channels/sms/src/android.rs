@@ -176,11 +176,7 @@ impl PushChannel for AndroidSms {
     }
 
     fn answer(&self, _receipts: &[IntakeReceipt]) -> PushAnswer {
-        PushAnswer {
-            status: 200,
-            content_type: "text/plain",
-            body: String::new(),
-        }
+        intake::ok("text/plain", "")
     }
 }
 

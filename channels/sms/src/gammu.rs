@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use salur_channels_core::{ChannelError, ChannelKind, InboundMessage, Reporter, Result};
+use salur_channels_core::{ChannelError, InboundMessage, Result};
 use sha2::{Digest, Sha256};
 
 /// The variables Gammu sets that matter here, read from any source (the
@@ -96,26 +96,11 @@ pub fn parse(
     };
     let raw = serde_json::to_vec(&serde_json::json!({ "ids": ids, "env": vars }))
         .map_err(|e| ChannelError::Malformed(e.to_string()))?;
-    Ok(InboundMessage {
-        channel: ChannelKind::Sms,
-        channel_name: channel_name.to_owned(),
-        provider_message_id: id,
-        reporter: Reporter {
-            handle: format!("sms:{from}"),
-            name: None,
-            phone: Some(from),
-            email: None,
-        },
-        sent_at: None,
-        received_at: now,
-        text,
-        attachments: Vec::new(),
-        location: None,
-        reply_to: None,
-        part: None,
-        raw: Bytes::from(raw),
-        raw_content_type: "application/json".into(),
-    })
+    let raw = Bytes::from(raw);
+    let mut message =
+        crate::intake::message(channel_name, id, &from, text, raw, crate::intake::JSON);
+    message.received_at = now;
+    Ok(message)
 }
 
 #[cfg(test)]

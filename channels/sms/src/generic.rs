@@ -7,7 +7,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use salur_channels_core::{
     ChannelError, ChannelKind, InboundMessage, IntakeReceipt, PushAnswer, PushChannel, PushRequest,
-    Reporter, Result, Verified,
+    Result, Verified,
 };
 use serde::Deserialize;
 
@@ -117,27 +117,16 @@ impl PushChannel for GenericSms {
                 })?
                 .with_timezone(&Utc),
         };
-        let from = from.trim().to_owned();
-        Ok(vec![InboundMessage {
-            channel: ChannelKind::Sms,
-            channel_name: self.channel_name.clone(),
-            provider_message_id: id,
-            reporter: Reporter {
-                handle: format!("sms:{from}"),
-                name: None,
-                phone: Some(from),
-                email: None,
-            },
-            sent_at: None,
-            received_at,
+        let mut message = crate::intake::message(
+            &self.channel_name,
+            id,
+            &from,
             text,
-            attachments: Vec::new(),
-            location: None,
-            reply_to: None,
-            part: None,
-            raw: Bytes::clone(&request.body),
-            raw_content_type: "application/json".into(),
-        }])
+            Bytes::clone(&request.body),
+            crate::intake::JSON,
+        );
+        message.received_at = received_at;
+        Ok(vec![message])
     }
 
     fn answer(&self, receipts: &[IntakeReceipt]) -> PushAnswer {

@@ -2,7 +2,9 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use salur_channels_core::{ChannelError, ChannelKind, InboundMessage, Reporter, Result};
+use salur_channels_core::{
+    ChannelError, ChannelKind, InboundMessage, PushAnswer, Reporter, Result,
+};
 
 use crate::form::Fields;
 
@@ -111,6 +113,16 @@ pub fn epoch_time(value: &str, field: &str) -> Result<DateTime<Utc>> {
         DateTime::from_timestamp(number, 0)
     };
     time.ok_or_else(|| invalid(field, "out of range"))
+}
+
+/// A 200 answer with `body`: what a provider gets once its messages are
+/// committed.
+pub fn ok(content_type: &'static str, body: &str) -> PushAnswer {
+    PushAnswer {
+        status: 200,
+        content_type,
+        body: body.to_owned(),
+    }
 }
 
 /// An SMS message from `from` with the fields every adapter sets; the

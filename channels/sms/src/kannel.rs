@@ -116,11 +116,7 @@ impl PushChannel for KannelSms {
     }
 
     fn answer(&self, _receipts: &[IntakeReceipt]) -> PushAnswer {
-        PushAnswer {
-            status: 200,
-            content_type: "text/plain",
-            body: String::new(),
-        }
+        intake::ok("text/plain", "")
     }
 }
 

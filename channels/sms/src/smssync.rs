@@ -92,11 +92,7 @@ impl PushChannel for SmsSync {
     }
 
     fn answer(&self, _receipts: &[IntakeReceipt]) -> PushAnswer {
-        PushAnswer {
-            status: 200,
-            content_type: "application/json",
-            body: SUCCESS.to_owned(),
-        }
+        intake::ok("application/json", SUCCESS)
     }
 }
 

@@ -157,11 +157,7 @@ impl PushChannel for TwilioSms {
     }
 
     fn answer(&self, _receipts: &[IntakeReceipt]) -> PushAnswer {
-        PushAnswer {
-            status: 200,
-            content_type: "text/xml",
-            body: EMPTY_TWIML.to_owned(),
-        }
+        intake::ok("text/xml", EMPTY_TWIML)
     }
 }
 
