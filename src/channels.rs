@@ -260,3 +260,72 @@ impl ReplySender for Numbered {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use salur_channels_core::ReplyKind;
+
+    use super::*;
+
+    /// Records what it is asked to send.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl ReplySender for Recorder {
+        fn send<'a>(
+            &'a self,
+            reply: &'a OutboundReply,
+        ) -> BoxFuture<'a, salur_channels_core::Result<SentReceipt>> {
+            Box::pin(async move {
+                let mut sent = self
+                    .0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                sent.push(reply.text.clone());
+                Ok(SentReceipt {
+                    provider_message_id: Some(format!("id{}", sent.len())),
+                })
+            })
+        }
+    }
+
+    fn reply(text: &str) -> OutboundReply {
+        OutboundReply {
+            channel_name: "sms".into(),
+            to: "sms:+6281234567890".into(),
+            text: text.into(),
+            in_reply_to: None,
+            tracking_code: Some("SLR-7K3Q-9XPA".into()),
+            kind: ReplyKind::StatusNotice,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_long_notice_goes_out_as_numbered_single_sms() {
+        let inner = Arc::new(Recorder::default());
+        let numbered = Numbered(inner.clone());
+        let long = "Aduan SLR-7K3Q-9XPA sudah diteruskan ke Dinas Pekerjaan Umum dan Penataan Ruang. \
+                    Petugas akan memeriksa lokasi jalan berlubang di depan SDN 3 Sukamaju dalam tujuh \
+                    hari kerja. Terima kasih telah melapor melalui SP4N-LAPOR!.";
+        let receipt = numbered.send(&reply(long)).await.expect("sent");
+        let sent = inner.0.lock().expect("lock").clone();
+        assert!(sent.len() >= 2, "{sent:?}");
+        for (i, part) in sent.iter().enumerate() {
+            assert!(
+                part.starts_with(&format!("({}/{}) ", i + 1, sent.len())),
+                "{part}"
+            );
+            assert_eq!(gsm::segments(part), 1, "{part}");
+        }
+        assert_eq!(receipt.provider_message_id.as_deref(), Some("id1,id2"));
+
+        let short = "Aduan Anda sudah kami terima dengan kode SLR-7K3Q-9XPA.";
+        numbered.send(&reply(short)).await.expect("sent");
+        assert_eq!(
+            inner.0.lock().expect("lock").last().map(String::as_str),
+            Some(short)
+        );
+    }
+}
