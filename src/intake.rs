@@ -404,7 +404,8 @@ impl Op for ProcessPending {
             };
             match done {
                 Ok(Some(outcome)) => {
-                    acknowledge(c, &self.settings, &prepared, &outcome, now).await?
+                    let (channel, handle) = (&prepared.message.channel_name, &prepared.handle);
+                    acknowledge(c, &self.settings, channel, handle, &outcome, now).await?;
                 }
                 Ok(None) => {}
                 // The op's own refusal (not a database error): keep the
@@ -413,7 +414,10 @@ impl Op for ProcessPending {
                 Err(e) => return Err(e),
             }
         }
-        parts::flush_overdue(c, &cx, now).await?;
+        for (group, outcome) in parts::flush_overdue(c, &cx, now).await? {
+            let (channel, handle) = (&group.channel_name, &group.reporter_handle);
+            acknowledge(c, &self.settings, channel, handle, &outcome, now).await?;
+        }
         c.pending_processed(through.as_deref()).await?;
         Ok(n)
     }
@@ -424,7 +428,8 @@ impl Op for ProcessPending {
 async fn acknowledge<C: Tx>(
     c: &mut C,
     s: &IntakeSettings,
-    p: &Prepared,
+    channel_name: &str,
+    handle: &str,
     outcome: &Outcome,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -435,8 +440,8 @@ async fn acknowledge<C: Tx>(
         return Ok(());
     };
     let to = crate::replies::Recipient {
-        channel_name: &p.message.channel_name,
-        handle: &p.handle,
+        channel_name,
+        handle,
         complaint_id,
     };
     crate::replies::acknowledge(c, &s.replies, to, code, now).await

@@ -78,24 +78,24 @@ pub(super) async fn take<C: Tx>(
     Ok(None)
 }
 
-/// Joins every group that waited longer than the part timeout. Returns how
-/// many were joined.
+/// Joins every group that waited longer than the part timeout. Returns
+/// each joined group with what intake made of it.
 pub(super) async fn flush_overdue<C: Tx>(
     c: &mut C,
     cx: &Context<'_>,
     now: DateTime<Utc>,
-) -> Result<usize> {
+) -> Result<Vec<(PartGroup, Outcome)>> {
     let groups = c
         .overdue_groups(now - cx.settings.part_timeout, FLUSH_BATCH)
         .await?;
-    let mut joined = 0;
+    let mut joined = Vec::new();
     for group in groups {
         let rows = c.group_parts(&group).await?;
         if rows.is_empty() || rows.iter().any(|r| r.complaint_id.is_some()) {
             continue;
         }
-        join(c, &group, &rows, cx, now).await?;
-        joined += 1;
+        let outcome = join(c, &group, &rows, cx, now).await?;
+        joined.push((group, outcome));
     }
     Ok(joined)
 }

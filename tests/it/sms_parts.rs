@@ -21,7 +21,11 @@ name = "sms-vonage"
 kind = "sms"
 provider = "vonage"
 allow_unsigned = true
-replies = false
+api_key = "test-key"
+api_secret = "test-secret"
+from = "SALUR"
+# Nothing listens here: acknowledgements stay queued, which the tests read.
+api_url = "http://127.0.0.1:9"
 "#;
 
 /// One part of a concatenated SMS, as Vonage's inbound webhook sends it.
@@ -67,6 +71,22 @@ impl Op for Find {
 
     async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<Self::Output> {
         c.find_inbound("sms-vonage", self.0).await
+    }
+}
+
+/// The acknowledgements queued for a complaint.
+struct Acks(String);
+
+impl Op for Acks {
+    type Output = Vec<String>;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<Vec<String>> {
+        let replies = c.outbound_for_complaint(&self.0).await?;
+        Ok(replies
+            .into_iter()
+            .filter(|r| r.kind == "acknowledgement")
+            .map(|r| r.body)
+            .collect())
     }
 }
 
@@ -162,6 +182,16 @@ async fn parts_join_in_order_once(backend: Backend) {
         4,
         "the copy is kept, linked to nothing"
     );
+    let acks = app.read(Acks(c["id"].as_str().unwrap().to_owned())).await;
+    assert_eq!(
+        acks.len(),
+        1,
+        "one acknowledgement for the long message: {acks:?}"
+    );
+    assert!(
+        acks[0].contains(c["tracking_code"].as_str().unwrap()),
+        "{acks:?}"
+    );
 
     app.stop().await;
     db.drop_db().await;
@@ -205,6 +235,8 @@ async fn a_missing_part_leaves_a_marked_gap(backend: Backend) {
         "Lampu jalan di Jl. Melati [bagian 2 dari 3 tidak diterima] mohon diperbaiki"
     );
     assert_eq!(c["message_ids"].as_array().unwrap().len(), 2);
+    let acks = app.read(Acks(c["id"].as_str().unwrap().to_owned())).await;
+    assert_eq!(acks.len(), 1, "what arrived is acknowledged: {acks:?}");
     // The missing part, arriving late, is added to that complaint.
     send(
         &app,
@@ -228,6 +260,8 @@ async fn a_missing_part_leaves_a_marked_gap(backend: Backend) {
         "{late}"
     );
     assert_eq!(app.counts().await.complaints, 1);
+    let acks = app.read(Acks(c["id"].as_str().unwrap().to_owned())).await;
+    assert_eq!(acks.len(), 1, "a late part is not acknowledged again");
 
     app.stop().await;
     db.drop_db().await;
