@@ -252,6 +252,9 @@ fn env_and_file_secrets_resolve() {
     std::fs::write(&webhook_file, "whsec_abc\r\n").expect("write secret");
     let file = toml_file(&format!(
         r#"
+        [server]
+        public_url = "https://aduan.example.go.id"
+
         [api]
         tokens = ["env:TOKEN_A", "literal-token"]
 
@@ -697,6 +700,7 @@ fn sending_providers_need_their_api_settings_unless_replies_are_off() {
     );
     let errors = invalid(Some(file.path()), &env(&[("SMS_SECRET", "s")]));
     let expected = [
+        ("channels[0] (sms-twilio).provider", "set server.public_url"),
         (
             "channels[0] (sms-twilio).account_sid",
             "needed to send replies through `twilio`",

@@ -41,6 +41,10 @@ pub(crate) fn check(mut loaded: Loaded, env: &Environment) -> Result<Settings, V
     }
     let sink_secrets: Vec<_> = loaded.sinks.iter().map(|s| cx.sink(s)).collect();
     cx.channel_names(&loaded.channels);
+    let public_url = loaded.server.as_ref().and_then(|s| s.public_url.as_ref());
+    if public_url.is_none() {
+        cx.twilio_needs_public_url(&loaded.channels);
+    }
     let channel_secrets: Vec<_> = loaded.channels.iter().map(|c| cx.channel(c)).collect();
 
     if !cx.errors.is_empty() {
@@ -340,6 +344,23 @@ impl Checker<'_> {
             secret,
             credentials,
         })
+    }
+
+    /// Twilio signs the URL it calls, which a proxy in front of Salur
+    /// rewrites: the URL must come from the configuration.
+    fn twilio_needs_public_url(&mut self, channels: &[Item<ChannelConfig>]) {
+        for item in channels {
+            if let Some(ChannelConfig::Sms(sms)) = &item.config
+                && sms.provider == super::SmsProvider::Twilio
+                && !sms.allow_unsigned
+            {
+                let label = item_label("channels", item.index, item.name.as_deref());
+                self.error(
+                    format!("{label}.provider"),
+                    "Twilio signs the URL it calls: set server.public_url to the address Twilio uses",
+                );
+            }
+        }
     }
 
     /// Provider settings of an SMS channel; returns its resolved API
