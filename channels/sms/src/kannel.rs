@@ -216,23 +216,30 @@ fn decode_text(bytes: &[u8], fields: &Fields) -> Result<String> {
     };
     Ok(match encoding(fields.text("charset").as_deref(), coding) {
         Encoding::Utf16Be => utf16be(bytes),
-        Encoding::Windows1252 => bytes.iter().map(|&b| windows_1252(b)).collect(),
+        Encoding::Windows1252 => windows_1252(bytes),
         Encoding::Utf8 => utf8_or_windows_1252(bytes),
     })
 }
 
 /// UTF-16BE to text; unpaired surrogates and an odd last byte become U+FFFD.
 fn utf16be(bytes: &[u8]) -> String {
-    let units = bytes.chunks(2).map(|pair| match pair {
-        [high, low] => u16::from_be_bytes([*high, *low]),
-        _ => 0xFFFD,
-    });
-    char::decode_utf16(units)
-        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect()
+    encoding_rs::UTF_16BE
+        .decode_without_bom_handling(bytes)
+        .0
+        .into_owned()
 }
 
-/// UTF-8 to text, reading each byte of an invalid sequence as Windows-1252.
+/// Windows-1252 to text (Latin-1 text reads the same, and the five bytes
+/// the code page leaves undefined become the C1 controls, as in Latin-1).
+fn windows_1252(bytes: &[u8]) -> String {
+    encoding_rs::WINDOWS_1252
+        .decode_without_bom_handling(bytes)
+        .0
+        .into_owned()
+}
+
+/// UTF-8 to text, reading each byte of an invalid sequence as Windows-1252:
+/// an old smsbox passes Latin-1 through where UTF-8 is declared.
 fn utf8_or_windows_1252(mut bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     loop {
@@ -245,26 +252,10 @@ fn utf8_or_windows_1252(mut bytes: &[u8]) -> String {
                 let (valid, rest) = bytes.split_at(e.valid_up_to());
                 out.push_str(std::str::from_utf8(valid).unwrap_or_default());
                 let (bad, rest) = rest.split_at(e.error_len().unwrap_or(rest.len()));
-                out.extend(bad.iter().map(|&b| windows_1252(b)));
+                out.push_str(&windows_1252(bad));
                 bytes = rest;
             }
         }
-    }
-}
-
-/// One Windows-1252 byte as a character. The five bytes the code page
-/// leaves undefined map to the C1 controls, as in Latin-1.
-fn windows_1252(byte: u8) -> char {
-    const HIGH: [char; 32] = [
-        '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}',
-        '\u{2021}', '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}',
-        '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}',
-        '\u{2014}', '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}',
-        '\u{178}',
-    ];
-    match byte {
-        0x80..=0x9F => HIGH[usize::from(byte - 0x80)],
-        _ => char::from(byte),
     }
 }
 
