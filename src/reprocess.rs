@@ -85,28 +85,49 @@ impl Op for Rebuild {
 /// Parses a stored message again, preferring the raw payload.
 fn reparse(app: &App, row: &InboundRow) -> Option<InboundMessage> {
     let kind = salur_channels_core::ChannelKind::parse(&row.channel)?;
-    if let Some(push) = app
-        .channels
+    app.channels
         .get(kind, &row.channel_name)
         .and_then(|c| c.push.clone())
-    {
-        let request = PushRequest {
-            method: "POST".into(),
-            body: bytes::Bytes::from(row.raw_payload.clone()),
-            headers: vec![("content-type".into(), row.raw_content_type.clone())],
-            ..Default::default()
-        };
-        // The payload passed its signature check when it arrived.
-        let verified = Verified::after_check(request);
-        if let Ok(messages) = push.parse(&verified)
-            && let Some(m) = messages
-                .into_iter()
-                .find(|m| m.provider_message_id == row.provider_message_id)
-        {
-            return Some(m);
-        }
-    }
-    serde_json::from_str(&row.message.0).ok()
+        .and_then(|push| {
+            from_raw(
+                push.as_ref(),
+                &row.raw_payload,
+                &row.raw_content_type,
+                &row.provider_message_id,
+            )
+        })
+        .or_else(|| serde_json::from_str(&row.message.0).ok())
+}
+
+/// The message with `provider_message_id` that `push` reads from a stored
+/// payload. A payload is stored as the provider sent it: a body, or for a
+/// provider that calls by `GET` (Kannel, Vonage) the query, so both are
+/// tried. The payload passed its signature check when it arrived.
+fn from_raw(
+    push: &dyn salur_channels_core::PushChannel,
+    raw: &[u8],
+    content_type: &str,
+    provider_message_id: &str,
+) -> Option<InboundMessage> {
+    let as_body = PushRequest {
+        method: "POST".into(),
+        body: bytes::Bytes::copy_from_slice(raw),
+        headers: vec![("content-type".into(), content_type.to_owned())],
+        ..Default::default()
+    };
+    let query = String::from_utf8_lossy(raw).into_owned();
+    let as_query = PushRequest {
+        method: "GET".into(),
+        url: format!("http://localhost/?{query}"),
+        query: Some(query),
+        ..Default::default()
+    };
+    [as_body, as_query].into_iter().find_map(|request| {
+        push.parse(&Verified::after_check(request))
+            .ok()?
+            .into_iter()
+            .find(|m| m.provider_message_id == provider_message_id)
+    })
 }
 
 /// Re-normalises one complaint (`id`) or all of them.
@@ -147,4 +168,45 @@ pub async fn run(app: &App, id: Option<String>, dry_run: bool) -> Result<Summary
         after = last;
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use salur_channel_sms::kannel::KannelSms;
+    use salur_channel_sms::twilio::TwilioSms;
+    use salur_channels_core::PushChannel as _;
+
+    use super::*;
+
+    #[test]
+    fn stored_bodies_and_stored_queries_are_read_again() {
+        const FORM: &str = "application/x-www-form-urlencoded";
+        let twilio = TwilioSms::new("sms-twilio".into(), None);
+        let body =
+            b"MessageSid=SM1&AccountSid=AC1&From=%2B6281234567890&To=%2B1500&Body=Jalan+rusak";
+        let m = from_raw(&twilio, body, FORM, "SM1").expect("a stored form body");
+        assert_eq!(m.text, "Jalan rusak");
+
+        // Kannel calls by GET: what is stored is the query, secret removed.
+        let kannel = KannelSms::new("sms-kannel".into(), None);
+        let query = b"id=k-1&from=081234567890&to=1708&text=Lampu+mati&time=1764404100&coding=0&charset=UTF-8";
+        let as_body = PushRequest {
+            method: "POST".into(),
+            body: bytes::Bytes::from_static(query),
+            headers: vec![("content-type".into(), FORM.into())],
+            ..Default::default()
+        };
+        let read_as_body = kannel.parse(&Verified::after_check(as_body));
+        assert!(
+            read_as_body.map_or(true, |ms| ms.iter().all(|m| m.provider_message_id != "k-1")),
+            "a post-url body is the text, so the query is needed"
+        );
+        let m = from_raw(&kannel, query, FORM, "k-1").expect("a stored query");
+        assert_eq!(
+            (m.text.as_str(), m.reporter.handle.as_str()),
+            ("Lampu mati", "sms:081234567890")
+        );
+
+        assert!(from_raw(&kannel, query, FORM, "another-id").is_none());
+    }
 }
