@@ -1,5 +1,6 @@
-//! Replies to citizens: the acknowledgement with the tracking code, sent
-//! back through the channel the complaint came in on.
+//! Replies to citizens: the acknowledgement with the tracking code, and
+//! notices when a complaint's status changes, sent back through the channel
+//! the complaint came in on. The texts are `config/replies/<lang>.toml`.
 //!
 //! Intake queues an acknowledgement in `outbound_messages`, in the
 //! transaction that creates the complaint, so a complaint never lacks its
