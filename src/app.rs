@@ -165,6 +165,7 @@ impl App {
                 per_number: i64::from(c.intake.reply_limit),
                 window: chrono::Duration::from_std(c.intake.reply_window)?,
             },
+            assemble: channels.assemble_flags(),
         });
         Ok(Arc::new(Self {
             store,
@@ -256,7 +257,6 @@ impl App {
                 self.store.clone(),
                 crate::intake::ProcessPending {
                     settings: self.intake.clone(),
-                    assemble: Arc::new(self.channels.assemble_flags()),
                     limit: PROCESS_BATCH,
                 },
                 self.process_wake.clone(),

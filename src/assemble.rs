@@ -45,7 +45,8 @@ pub async fn seal<C: Tx>(
     Ok(())
 }
 
-/// Seals every open complaint whose quiet period has passed.
+/// Seals every open complaint whose quiet period has passed, after joining
+/// the long messages whose part timeout has passed.
 pub struct SealDue {
     /// Intake settings.
     pub settings: Arc<IntakeSettings>,
@@ -56,6 +57,7 @@ impl Op for SealDue {
 
     async fn run<C: Tx>(&mut self, c: &mut C) -> Result<usize> {
         let now = Utc::now();
+        crate::intake::flush_overdue_parts(c, &self.settings, now).await?;
         let due = c
             .due_open_complaints(now - self.settings.quiet_period, SEAL_BATCH)
             .await?;

@@ -56,20 +56,13 @@ impl Channels {
                         }
                     };
                     let sender = if sms.replies && sms.provider.can_send() {
-                        let client = match &mut client {
-                            Some(c) => c,
-                            None => match send::http_client(send::DEFAULT_TIMEOUT) {
-                                Ok(c) => client.insert(c),
-                                Err(e) => {
-                                    errors.push(FieldError::new(label, e.to_string()));
-                                    continue;
-                                }
-                            },
-                        };
-                        match sms_sender(sms, ch.secret, ch.credentials, client.clone()) {
+                        let built = shared_client(&mut client).and_then(|c| {
+                            sms_sender(sms, ch.secret, ch.credentials, c).map_err(|e| e.to_string())
+                        });
+                        match built {
                             Ok(s) => Some(Arc::new(Numbered(s)) as Arc<dyn ReplySender>),
                             Err(e) => {
-                                errors.push(FieldError::new(label, e.to_string()));
+                                errors.push(FieldError::new(label, e));
                                 continue;
                             }
                         }
@@ -131,6 +124,15 @@ impl Channels {
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
+}
+
+/// The HTTP client every sender shares, made when the first needs it.
+fn shared_client(slot: &mut Option<reqwest::Client>) -> Result<reqwest::Client, String> {
+    if let Some(c) = slot {
+        return Ok(c.clone());
+    }
+    let c = send::http_client(send::DEFAULT_TIMEOUT).map_err(|e| e.to_string())?;
+    Ok(slot.insert(c).clone())
 }
 
 /// The webhook adapter of an SMS channel; `None` for Gammu, which hands

@@ -50,6 +50,16 @@ pub struct IntakeSettings {
     pub part_timeout: chrono::Duration,
     /// Which channels acknowledge, with what, and how often per number.
     pub replies: crate::replies::ReplyPolicy,
+    /// Which channel instances join chat fragments into one complaint.
+    pub assemble: HashMap<String, bool>,
+}
+
+impl IntakeSettings {
+    /// Whether messages of the channel instance `name` join one complaint
+    /// until the quiet period passes.
+    pub fn assembles(&self, name: &str) -> bool {
+        self.assemble.get(name).copied().unwrap_or(false)
+    }
 }
 
 /// A message with its normalised parts, ready to store.
@@ -269,19 +279,7 @@ async fn process<C: Tx>(
         && let Some(target) = c.complaint_by_tracking_code(code.as_str()).await?
         && target.reporter_id == reporter.id
     {
-        let sealed = target.sealed_at.is_some();
-        let target = append(c, target, p, &message_id, now).await?;
-        if sealed {
-            outbox::emit(
-                c,
-                &target.id,
-                crate::record::EventType::Updated,
-                now,
-                &s.sinks,
-            )
-            .await?;
-        }
-        return Ok(joined(message_id, &target, false));
+        return add_to(c, target, p, s, now).await;
     }
 
     if p.assemble {
@@ -348,6 +346,31 @@ async fn process<C: Tx>(
     ))
 }
 
+/// Adds a message to an existing complaint; a sealed one is announced as
+/// `complaint.updated`.
+async fn add_to<C: Tx>(
+    c: &mut C,
+    target: ComplaintRow,
+    p: &Prepared,
+    s: &IntakeSettings,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    let message_id = p.message_id.to_string();
+    let sealed = target.sealed_at.is_some();
+    let target = append(c, target, p, &message_id, now).await?;
+    if sealed {
+        outbox::emit(
+            c,
+            &target.id,
+            crate::record::EventType::Updated,
+            now,
+            &s.sinks,
+        )
+        .await?;
+    }
+    Ok(joined(message_id, &target, false))
+}
+
 fn joined(message_id: String, c: &ComplaintRow, replay: bool) -> Outcome {
     Outcome {
         message_id,
@@ -365,8 +388,6 @@ fn joined(message_id: String, c: &ComplaintRow, replay: bool) -> Outcome {
 pub struct ProcessPending {
     /// Intake settings.
     pub settings: Arc<IntakeSettings>,
-    /// Which channel instances assemble chat fragments.
-    pub assemble: Arc<HashMap<String, bool>>,
     /// Most messages per transaction.
     pub limit: i64,
 }
@@ -383,22 +404,16 @@ impl Op for ProcessPending {
             Some(last) if i64::try_from(n).is_ok_and(|n| n >= self.limit) => Some(last.id.clone()),
             _ => None,
         };
-        let cx = parts::Context {
-            settings: &self.settings,
-            assemble: &self.assemble,
-            region: &self.settings.default_region,
-        };
         for row in rows {
-            let prepared =
-                match prepared_from_row(&row, &self.assemble, &self.settings.default_region) {
-                    Ok(p) => p,
-                    Err(error) => {
-                        quarantine(c, &row, &error, now).await?;
-                        continue;
-                    }
-                };
+            let prepared = match prepared_from_row(&row, &self.settings) {
+                Ok(p) => p,
+                Err(error) => {
+                    quarantine(c, &row, &error, now).await?;
+                    continue;
+                }
+            };
             let done = if prepared.message.part.is_some() {
-                parts::take(c, &prepared, &cx, now).await
+                parts::take(c, &prepared, &self.settings, now).await
             } else {
                 process(c, &prepared, &self.settings, now).await.map(Some)
             };
@@ -414,13 +429,27 @@ impl Op for ProcessPending {
                 Err(e) => return Err(e),
             }
         }
-        for (group, outcome) in parts::flush_overdue(c, &cx, now).await? {
-            let (channel, handle) = (&group.channel_name, &group.reporter_handle);
-            acknowledge(c, &self.settings, channel, handle, &outcome, now).await?;
-        }
         c.pending_processed(through.as_deref()).await?;
         Ok(n)
     }
+}
+
+/// Joins the pieces of every long message that waited longer than the part
+/// timeout, as they are, and acknowledges the complaints they open. Runs
+/// with the sealer: a timeout of minutes needs no look on every message.
+///
+/// # Errors
+/// Database errors.
+pub async fn flush_overdue_parts<C: Tx>(
+    c: &mut C,
+    s: &IntakeSettings,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for (group, outcome) in parts::flush_overdue(c, s, now).await? {
+        let (channel, handle) = (&group.channel_name, &group.reporter_handle);
+        acknowledge(c, s, channel, handle, &outcome, now).await?;
+    }
+    Ok(())
 }
 
 /// Queues the acknowledgement of a complaint the message opened, with the
@@ -449,15 +478,13 @@ async fn acknowledge<C: Tx>(
 
 fn prepared_from_row(
     row: &InboundRow,
-    assemble: &HashMap<String, bool>,
-    region: &str,
+    s: &IntakeSettings,
 ) -> std::result::Result<Prepared, String> {
     let mut message: InboundMessage = serde_json::from_str(&row.message.0)
         .map_err(|e| format!("stored message unreadable: {e}"))?;
     message.raw = bytes::Bytes::from(row.raw_payload.clone());
     message.raw_content_type = row.raw_content_type.clone();
-    let assemble = assemble.get(&row.channel_name).copied().unwrap_or(false);
-    let mut p = Prepared::new(message, assemble, region);
+    let mut p = Prepared::new(message, s.assembles(&row.channel_name), &s.default_region);
     p.message_id = MessageId::parse(&row.id).map_err(|e| e.to_string())?;
     Ok(p)
 }
@@ -499,7 +526,6 @@ pub async fn run_processor(
         let busy = match store
             .write(ProcessPending {
                 settings: op.settings.clone(),
-                assemble: op.assemble.clone(),
                 limit: op.limit,
             })
             .await

@@ -18,20 +18,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use figment::providers::Format as _;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use salur_channels_core::{ChannelError, OutboundReply, ReplyKind, ReplySender};
 use serde::Deserialize;
 use tokio::sync::{Notify, watch};
 
 use crate::domain::MessageId;
 use crate::metrics::Metrics;
-use crate::queue::dispatch::{DispatchSettings, retry_at, run_rounds};
-use crate::store::{ClaimedOutbound, NewOutbound, Op, Result, Store, Tx};
+use crate::queue::dispatch::{DispatchSettings, Leased, leased_round, retry_at, run_rounds};
+use crate::store::{NewOutbound, Op, OutboundRow, Result, Store, Tx};
 
 /// The texts sent to citizens in one language.
 #[derive(Debug, Clone, Deserialize)]
@@ -168,18 +165,14 @@ async fn queue<C: Tx>(
     Ok(())
 }
 
-struct Claim {
-    lease: Duration,
-    limit: i64,
-}
-
-impl Op for Claim {
-    type Output = Vec<ClaimedOutbound>;
-
-    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<Vec<ClaimedOutbound>> {
-        let now = Utc::now();
-        let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(60));
-        c.claim_outbound(now, now + lease, self.limit).await
+impl Leased for OutboundRow {
+    async fn claim<C: Tx>(
+        c: &mut C,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Self>> {
+        c.claim_outbound(now, until, limit).await
     }
 }
 
@@ -254,24 +247,10 @@ impl Replier {
     /// # Errors
     /// Database errors.
     pub async fn round(&self) -> Result<usize> {
-        let claimed = self
-            .store
-            .write(Claim {
-                lease: self.settings.lease,
-                limit: i64::try_from(self.settings.batch_size).unwrap_or(100),
-            })
-            .await?;
-        if claimed.is_empty() {
-            return Ok(0);
-        }
-        let n = claimed.len();
-        let sends: FuturesUnordered<_> = claimed.into_iter().map(|o| self.send(o)).collect();
-        let results = sends.collect().await;
-        self.store.write(Record(results)).await?;
-        Ok(n)
+        leased_round(&self.store, &self.settings, |o| self.send(o), Record).await
     }
 
-    async fn send(&self, o: ClaimedOutbound) -> (String, Attempt) {
+    async fn send(&self, o: OutboundRow) -> (String, Attempt) {
         let attempts = o.attempts.saturating_add(1);
         let label = format!("reply:{}", o.channel_name);
         let result = match self.senders.get(&o.channel_name) {

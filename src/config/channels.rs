@@ -140,6 +140,39 @@ pub struct SmsChannel {
     pub inject_command: Option<Vec<String>>,
 }
 
+impl SmsChannel {
+    /// The settings, beside `secret`, that this channel lacks to send
+    /// replies through its provider.
+    pub fn missing_for_replies(&self) -> Vec<&'static str> {
+        let needed: &[(&'static str, bool)] = match self.provider {
+            SmsProvider::Twilio => &[
+                ("account_sid", self.account_sid.is_some()),
+                ("from", self.from.is_some()),
+            ],
+            SmsProvider::Vonage => &[
+                ("api_key", self.api_key.is_some()),
+                ("api_secret", self.api_secret.is_some()),
+                ("from", self.from.is_some()),
+            ],
+            SmsProvider::Africastalking => &[
+                ("username", self.username.is_some()),
+                ("api_key", self.api_key.is_some()),
+            ],
+            SmsProvider::Kannel | SmsProvider::Android => &[
+                ("username", self.username.is_some()),
+                ("password", self.password.is_some()),
+            ],
+            SmsProvider::Gammu => &[("inject_command", self.inject_command.is_some())],
+            SmsProvider::Generic | SmsProvider::Smssync => &[],
+        };
+        needed
+            .iter()
+            .filter(|(_, set)| !set)
+            .map(|(key, _)| *key)
+            .collect()
+    }
+}
+
 fn default_true() -> bool {
     true
 }
@@ -175,21 +208,9 @@ pub enum SmsProvider {
 }
 
 impl SmsProvider {
-    /// The settings a provider needs to send replies, beside `secret`.
-    pub fn send_requires(self) -> &'static [&'static str] {
-        match self {
-            Self::Twilio => &["account_sid", "from"],
-            Self::Vonage => &["api_key", "api_secret", "from"],
-            Self::Africastalking => &["username", "api_key"],
-            Self::Kannel | Self::Android => &["username", "password"],
-            Self::Gammu => &["inject_command"],
-            Self::Generic | Self::Smssync => &[],
-        }
-    }
-
     /// Whether Salur can send replies through this provider.
     pub fn can_send(self) -> bool {
-        !self.send_requires().is_empty()
+        !matches!(self, Self::Generic | Self::Smssync)
     }
 
     /// The name as written in the configuration.

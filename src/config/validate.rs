@@ -402,28 +402,15 @@ impl Checker<'_> {
                 "must name a program, e.g. [\"gammu-smsd-inject\", \"TEXT\", \"{to}\", \"-text\", \"{text}\"]",
             );
         }
-        if sms.replies && sms.provider.can_send() {
-            let set = |key: &str| match key {
-                "account_sid" => sms.account_sid.is_some(),
-                "from" => sms.from.is_some(),
-                "api_key" => sms.api_key.is_some(),
-                "api_secret" => sms.api_secret.is_some(),
-                "username" => sms.username.is_some(),
-                "password" => sms.password.is_some(),
-                "api_url" => sms.api_url.is_some(),
-                "inject_command" => sms.inject_command.is_some(),
-                _ => true,
-            };
-            for key in sms.provider.send_requires() {
-                if !set(key) {
-                    self.error(
-                        format!("{label}.{key}"),
-                        format!(
-                            "needed to send replies through `{}`; set it, or `replies = false`",
-                            sms.provider.as_str()
-                        ),
-                    );
-                }
+        if sms.replies {
+            for key in sms.missing_for_replies() {
+                self.error(
+                    format!("{label}.{key}"),
+                    format!(
+                        "needed to send replies through `{}`; set it, or `replies = false`",
+                        sms.provider.as_str()
+                    ),
+                );
             }
         }
         credentials

@@ -5,34 +5,24 @@
 //! with its raw payload. Processing then records the piece in
 //! `message_parts` and waits: once every position of the group is present,
 //! the texts are joined in order and the whole goes through intake as one
-//! message. A group whose oldest piece is older than the part timeout is
-//! joined with what it has, a marker standing in for each missing piece,
-//! so nothing received is held back for ever. A piece that comes after its
-//! group was joined is appended to the group's complaint.
+//! message. A group whose first piece was taken in longer ago than the
+//! part timeout is joined with what it has by the sealer, a marker standing
+//! in for each missing piece, so nothing received is held back for ever. A
+//! piece that comes after its group was joined is appended to the group's
+//! complaint.
 //!
 //! Everything lives in the database, so a restart between pieces loses
 //! nothing, and on PostgreSQL the group's rows serialise concurrent workers.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use salur_channels_core::InboundMessage;
 
-use super::{IntakeSettings, Outcome, Prepared, append, joined, process};
+use super::{IntakeSettings, Outcome, Prepared, add_to, process};
 use crate::domain::MessageId;
-use crate::queue::outbox;
-use crate::record::EventType;
 use crate::store::{NewPart, PartGroup, PartRow, Result, StoreError, Tx};
 
 /// Most overdue groups joined in one processing round.
 const FLUSH_BATCH: i64 = 50;
-
-/// What joining a group needs besides the intake settings.
-pub(super) struct Context<'a> {
-    pub settings: &'a IntakeSettings,
-    pub assemble: &'a HashMap<String, bool>,
-    pub region: &'a str,
-}
 
 /// Takes one stored piece. Returns the outcome when the piece completed
 /// its group (or joined a complaint made from it), `None` while the group
@@ -40,7 +30,7 @@ pub(super) struct Context<'a> {
 pub(super) async fn take<C: Tx>(
     c: &mut C,
     p: &Prepared,
-    cx: &Context<'_>,
+    s: &IntakeSettings,
     now: DateTime<Utc>,
 ) -> Result<Option<Outcome>> {
     let Some(part) = &p.message.part else {
@@ -69,10 +59,16 @@ pub(super) async fn take<C: Tx>(
     }
     let rows = c.group_parts(&group).await?;
     if let Some(done) = rows.iter().find_map(|r| r.complaint_id.clone()) {
-        return late(c, &group, &done, p, cx.settings, now).await.map(Some);
+        // A piece after its group was joined: added to the group's complaint.
+        let target = c
+            .complaint(&done)
+            .await?
+            .ok_or_else(|| StoreError::Op("complaint vanished".into()))?;
+        c.set_group_complaint(&group, &done).await?;
+        return add_to(c, target, p, s, now).await.map(Some);
     }
     if complete(&rows) {
-        return join(c, &group, &rows, cx, now).await.map(Some);
+        return join(c, &group, &rows, s, now).await.map(Some);
     }
     c.set_inbound_processed(&message_id, now).await?;
     Ok(None)
@@ -82,19 +78,17 @@ pub(super) async fn take<C: Tx>(
 /// each joined group with what intake made of it.
 pub(super) async fn flush_overdue<C: Tx>(
     c: &mut C,
-    cx: &Context<'_>,
+    s: &IntakeSettings,
     now: DateTime<Utc>,
 ) -> Result<Vec<(PartGroup, Outcome)>> {
-    let groups = c
-        .overdue_groups(now - cx.settings.part_timeout, FLUSH_BATCH)
-        .await?;
+    let groups = c.overdue_groups(now - s.part_timeout, FLUSH_BATCH).await?;
     let mut joined = Vec::new();
     for group in groups {
         let rows = c.group_parts(&group).await?;
         if rows.is_empty() || rows.iter().any(|r| r.complaint_id.is_some()) {
             continue;
         }
-        let outcome = join(c, &group, &rows, cx, now).await?;
+        let outcome = join(c, &group, &rows, s, now).await?;
         joined.push((group, outcome));
     }
     Ok(joined)
@@ -116,7 +110,7 @@ async fn join<C: Tx>(
     c: &mut C,
     group: &PartGroup,
     rows: &[PartRow],
-    cx: &Context<'_>,
+    s: &IntakeSettings,
     now: DateTime<Utc>,
 ) -> Result<Outcome> {
     let total = expected(rows);
@@ -158,14 +152,10 @@ async fn join<C: Tx>(
         .iter()
         .flat_map(|(_, _, m)| m.attachments.iter().cloned())
         .collect();
-    let assemble = cx
-        .assemble
-        .get(&group.channel_name)
-        .copied()
-        .unwrap_or(false);
-    let mut p = Prepared::new(whole, assemble, cx.region);
+    let assemble = s.assembles(&group.channel_name);
+    let mut p = Prepared::new(whole, assemble, &s.default_region);
     p.message_id = MessageId::parse(first_id).map_err(|e| StoreError::Op(e.to_string()))?;
-    let outcome = process(c, &p, cx.settings, now).await?;
+    let outcome = process(c, &p, s, now).await?;
     let complaint_id = outcome
         .complaint_id
         .clone()
@@ -219,29 +209,6 @@ async fn link<C: Tx>(
         c.set_inbound_complaint(id, complaint_id, now).await?;
     }
     Ok(())
-}
-
-/// A piece that arrived after its group was joined: its text is appended
-/// to the group's complaint, which is announced as updated once sealed.
-async fn late<C: Tx>(
-    c: &mut C,
-    group: &PartGroup,
-    complaint_id: &str,
-    p: &Prepared,
-    s: &IntakeSettings,
-    now: DateTime<Utc>,
-) -> Result<Outcome> {
-    let target = c
-        .complaint(complaint_id)
-        .await?
-        .ok_or_else(|| StoreError::Op("complaint vanished".into()))?;
-    let sealed = target.sealed_at.is_some();
-    let target = append(c, target, p, p.message_id.as_ref(), now).await?;
-    c.set_group_complaint(group, complaint_id).await?;
-    if sealed {
-        outbox::emit(c, &target.id, EventType::Updated, now, &s.sinks).await?;
-    }
-    Ok(joined(p.message_id.to_string(), &target, false))
 }
 
 #[cfg(test)]

@@ -35,18 +35,14 @@ pub struct DispatchSettings {
     pub lease: Duration,
 }
 
-struct Claim {
-    lease: Duration,
-    limit: i64,
-}
-
-impl Op for Claim {
-    type Output = Vec<ClaimedDelivery>;
-
-    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<Vec<ClaimedDelivery>> {
-        let now = Utc::now();
-        let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(60));
-        c.claim_deliveries(now, now + lease, self.limit).await
+impl Leased for ClaimedDelivery {
+    async fn claim<C: Tx>(
+        c: &mut C,
+        now: chrono::DateTime<Utc>,
+        until: chrono::DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Self>> {
+        c.claim_deliveries(now, until, limit).await
     }
 }
 
@@ -162,21 +158,7 @@ impl Dispatcher {
     /// # Errors
     /// Database errors.
     pub async fn round(&self) -> Result<usize> {
-        let claimed = self
-            .store
-            .write(Claim {
-                lease: self.settings.lease,
-                limit: i64::try_from(self.settings.batch_size).unwrap_or(100),
-            })
-            .await?;
-        if claimed.is_empty() {
-            return Ok(0);
-        }
-        let n = claimed.len();
-        let sends: FuturesUnordered<_> = claimed.into_iter().map(|d| self.send(d)).collect();
-        let results = sends.collect().await;
-        self.store.write(Record(results)).await?;
-        Ok(n)
+        leased_round(&self.store, &self.settings, |d| self.send(d), Record).await
     }
 
     async fn send(&self, d: ClaimedDelivery) -> (String, Attempt) {
@@ -268,4 +250,68 @@ pub async fn run_rounds<F, Fut>(
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// Rows of a table that is worked off with leases (`deliveries`,
+/// `outbound_messages`): claimed with `FOR UPDATE SKIP LOCKED` on
+/// PostgreSQL, so several instances share them.
+pub trait Leased: Sized + Send + 'static {
+    /// Claims up to `limit` due rows, leased until `until`.
+    fn claim<C: Tx>(
+        c: &mut C,
+        now: chrono::DateTime<Utc>,
+        until: chrono::DateTime<Utc>,
+        limit: i64,
+    ) -> impl std::future::Future<Output = Result<Vec<Self>>> + Send;
+}
+
+/// Claims due rows of `T` for one round.
+struct ClaimDue<T> {
+    lease: Duration,
+    limit: i64,
+    rows: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Leased> Op for ClaimDue<T> {
+    type Output = Vec<T>;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<Vec<T>> {
+        let now = Utc::now();
+        let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(60));
+        T::claim(c, now, now + lease, self.limit).await
+    }
+}
+
+/// One round of a leased queue: claims due rows, sends them concurrently,
+/// and records every result in one write. Returns how many it handled.
+///
+/// # Errors
+/// Database errors.
+pub async fn leased_round<T, R, F, Fut, W>(
+    store: &Store,
+    settings: &DispatchSettings,
+    send: F,
+    record: impl FnOnce(Vec<R>) -> W,
+) -> Result<usize>
+where
+    T: Leased,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = R>,
+    W: Op<Output = ()>,
+{
+    let claimed = store
+        .write(ClaimDue::<T> {
+            lease: settings.lease,
+            limit: i64::try_from(settings.batch_size).unwrap_or(100),
+            rows: std::marker::PhantomData,
+        })
+        .await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let n = claimed.len();
+    let sends: FuturesUnordered<_> = claimed.into_iter().map(send).collect();
+    let results = sends.collect().await;
+    store.write(record(results)).await?;
+    Ok(n)
 }

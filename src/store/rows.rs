@@ -551,35 +551,6 @@ pub struct NewOutbound {
     pub now: DateTime<Utc>,
 }
 
-/// A reply claimed for sending.
-#[derive(Debug, Clone)]
-pub struct ClaimedOutbound {
-    /// `out_…` id.
-    pub id: String,
-    /// The channel instance to send through.
-    pub channel_name: String,
-    /// The citizen's handle.
-    pub recipient: String,
-    /// `acknowledgement` or `status_notice`.
-    pub kind: String,
-    /// The text.
-    pub body: String,
-    /// The tracking code it gives.
-    pub tracking_code: Option<String>,
-    /// Attempts so far.
-    pub attempts: i32,
-}
-
-by_position!(ClaimedOutbound {
-    id,
-    channel_name,
-    recipient,
-    kind,
-    body,
-    tracking_code,
-    attempts
-});
-
 /// A queued or sent reply.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OutboundRow {

@@ -306,7 +306,7 @@ pub trait Tx: Send {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
-    ) -> impl Future<Output = Result<Vec<ClaimedOutbound>>> + Send;
+    ) -> impl Future<Output = Result<Vec<OutboundRow>>> + Send;
     /// Records a reply as sent.
     fn outbound_sent(
         &mut self,
@@ -480,6 +480,22 @@ macro_rules! inbound_select {
             "SELECT m.id, m.channel, m.channel_name, m.provider_message_id, m.raw_content_type, \
              m.raw_payload, m.message, m.complaint_id, m.received_at FROM ",
             $tail
+        )
+    };
+}
+
+/// Records a failed attempt on a row of a leased queue (`deliveries`,
+/// `outbound_messages`): `$2` attempts so far, retried at `$3`, or dead when
+/// `$3` is NULL, with `$4` as the error.
+macro_rules! failed_attempt {
+    ($table:literal) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " SET attempts = $2, \
+             state = CASE WHEN $3 IS NULL THEN 'dead' ELSE 'pending' END, \
+             next_attempt_at = COALESCE($3, next_attempt_at), leased_until = NULL, last_error = $4 \
+             WHERE id = $1"
         )
     };
 }
@@ -1153,10 +1169,7 @@ impl<E: Exec> Tx for E {
         error: &str,
     ) -> Result<()> {
         self.execute(
-            "UPDATE deliveries SET attempts = $2, \
-             state = CASE WHEN $3 IS NULL THEN 'dead' ELSE 'pending' END, \
-             next_attempt_at = COALESCE($3, next_attempt_at), leased_until = NULL, last_error = $4 \
-             WHERE id = $1",
+            failed_attempt!("deliveries"),
             &params![id, attempts, next, error],
         )
         .await?;
@@ -1254,13 +1267,14 @@ impl<E: Exec> Tx for E {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
-    ) -> Result<Vec<ClaimedOutbound>> {
+    ) -> Result<Vec<OutboundRow>> {
         let sql = skip_locked!(
             Self::POSTGRES,
             "UPDATE outbound_messages SET leased_until = $2 WHERE id IN (SELECT id FROM outbound_messages \
              WHERE state = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until < $1) \
              ORDER BY next_attempt_at LIMIT $3",
-            ") RETURNING id, channel_name, recipient, kind, body, tracking_code, attempts"
+            ") RETURNING id, channel_name, recipient, kind, body, tracking_code, state, attempts, \
+             provider_message_id, last_error"
         );
         self.fetch_all(sql, &params![now, lease_until, limit]).await
     }
@@ -1288,10 +1302,7 @@ impl<E: Exec> Tx for E {
         error: &str,
     ) -> Result<()> {
         self.execute(
-            "UPDATE outbound_messages SET attempts = $2, \
-             state = CASE WHEN $3 IS NULL THEN 'dead' ELSE 'pending' END, \
-             next_attempt_at = COALESCE($3, next_attempt_at), leased_until = NULL, last_error = $4 \
-             WHERE id = $1",
+            failed_attempt!("outbound_messages"),
             &params![id, attempts, next, error],
         )
         .await?;

@@ -21,7 +21,9 @@ use crate::domain::{ComplaintId, MessageId, TrackingCode};
 use crate::intake::{Extra, Prepared};
 use crate::queue::outbox::load_complaint;
 use crate::record::{Classification, Complaint, EventType, Status};
-use crate::store::{ComplaintFilter, DeliveryRow, InboundView, Op, Result as StoreResult, Tx};
+use crate::store::{
+    ComplaintFilter, ComplaintRow, DeliveryRow, InboundView, Op, Result as StoreResult, Tx,
+};
 
 /// Default and largest page sizes.
 const PAGE_DEFAULT: i64 = 50;
@@ -172,6 +174,15 @@ impl Op for GetComplaint {
             }
         };
         load_complaint(c, &id).await
+    }
+}
+
+/// The complaint row for a `cmp_…` id or a tracking code.
+async fn complaint_row<C: Tx>(c: &mut C, key: &str) -> StoreResult<Option<ComplaintRow>> {
+    if key.starts_with("cmp_") {
+        c.complaint(key).await
+    } else {
+        c.complaint_by_tracking_code(key).await
     }
 }
 
@@ -348,8 +359,8 @@ pub struct UpdateComplaint {
 }
 
 /// Sets a complaint's status, publishes `complaint.status_changed` and
-/// queues the citizen's notice, in one transaction. `None` when there is no
-/// such complaint.
+/// queues the citizen's notice, in one transaction. Returns the record and
+/// whether the status changed; `None` when there is no such complaint.
 struct ChangeStatus {
     key: String,
     status: Status,
@@ -357,21 +368,16 @@ struct ChangeStatus {
 }
 
 impl Op for ChangeStatus {
-    type Output = Option<(String, bool)>;
+    type Output = Option<(Complaint, bool)>;
 
-    async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<Option<(String, bool)>> {
-        let row = if self.key.starts_with("cmp_") {
-            c.complaint(&self.key).await?
-        } else {
-            c.complaint_by_tracking_code(&self.key).await?
-        };
-        let Some(row) = row else {
+    async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<Option<(Complaint, bool)>> {
+        let Some(row) = complaint_row(c, &self.key).await? else {
             return Ok(None);
         };
         let now = Utc::now();
         let status = self.status.as_str();
         if !c.set_complaint_status(&row.id, status, now).await? {
-            return Ok(Some((row.id, false)));
+            return Ok(load_complaint(c, &row.id).await?.map(|r| (r, false)));
         }
         if row.sealed_at.is_some() {
             crate::queue::outbox::emit(
@@ -397,7 +403,7 @@ impl Op for ChangeStatus {
             now,
         )
         .await?;
-        Ok(Some((row.id, true)))
+        Ok(load_complaint(c, &row.id).await?.map(|r| (r, true)))
     }
 }
 
@@ -410,7 +416,7 @@ pub async fn update_complaint(
     Json(req): Json<UpdateComplaint>,
 ) -> Result<Json<Complaint>, ApiError> {
     let key = complaint_key(&id)?;
-    let (cid, changed) = app
+    let (complaint, changed) = app
         .store
         .write(ChangeStatus {
             key,
@@ -423,11 +429,7 @@ pub async fn update_complaint(
         app.dispatch_wake.notify_one();
         app.reply_wake.notify_one();
     }
-    app.store
-        .read(GetComplaint(cid))
-        .await?
-        .map(Json)
-        .ok_or(ApiError::Internal)
+    Ok(Json(complaint))
 }
 
 /// Query of `GET /api/v1/deliveries`.

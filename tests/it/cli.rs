@@ -5,7 +5,8 @@
 
 use std::process::Command;
 
-fn salur(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+/// Runs the `salur` binary; returns its exit code, stdout and stderr.
+pub(crate) fn salur(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_salur"));
     cmd.args(args).env_remove("SALUR_CONFIG");
     for (k, v) in env {

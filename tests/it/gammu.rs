@@ -49,24 +49,16 @@ inject_command = ["{script}", "{{to}}", "{{text}}"]
 }
 
 fn receive(config: &Path, ids: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_salur"));
-    cmd.arg("gammu-receive")
-        .arg("--config")
-        .arg(config)
-        .args(ids)
-        .env_remove("SALUR_CONFIG")
-        .env("T_API_TOKEN", API_TOKEN)
-        .env("T_SMS_SECRET", SMS_SECRET)
-        .env("RUST_LOG", "error");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let config = config.to_str().unwrap();
+    let mut args = vec!["gammu-receive", "--config", config];
+    args.extend_from_slice(ids);
+    let mut vars = vec![
+        ("T_API_TOKEN", API_TOKEN),
+        ("T_SMS_SECRET", SMS_SECRET),
+        ("RUST_LOG", "error"),
+    ];
+    vars.extend_from_slice(env);
+    crate::cli::salur(&args, &vars)
 }
 
 /// A long SMS in two physical parts, as Gammu describes it.

@@ -11,10 +11,8 @@ use salur_channels_core::{
 };
 use serde::Deserialize;
 
+use crate::intake::{self, MAX_ID_LEN};
 use crate::signature::check_sha256_hex;
-
-/// Longest accepted provider id, in bytes.
-const MAX_ID_LEN: usize = 200;
 
 /// The generic JSON SMS adapter for one channel instance.
 pub struct GenericSms {
@@ -42,13 +40,6 @@ struct Payload {
     from: Option<String>,
     text: Option<String>,
     received_at: Option<String>,
-}
-
-fn required(value: Option<String>, field: &str) -> Result<String> {
-    match value {
-        Some(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(ChannelError::MissingField(field.to_owned())),
-    }
 }
 
 impl PushChannel for GenericSms {
@@ -101,13 +92,13 @@ impl PushChannel for GenericSms {
             }
         };
         if id.len() > MAX_ID_LEN {
-            return Err(ChannelError::InvalidField {
-                field: "id".into(),
-                reason: format!("longer than {MAX_ID_LEN} bytes"),
-            });
+            return Err(intake::invalid(
+                "id",
+                &format!("longer than {MAX_ID_LEN} bytes"),
+            ));
         }
-        let from = required(payload.from, "from")?;
-        let text = required(payload.text, "text")?;
+        let from = intake::non_empty(payload.from, "from")?;
+        let text = intake::non_empty(payload.text, "text")?;
         let received_at = match payload.received_at {
             None => Utc::now(),
             Some(s) => DateTime::parse_from_rfc3339(&s)
@@ -117,13 +108,13 @@ impl PushChannel for GenericSms {
                 })?
                 .with_timezone(&Utc),
         };
-        let mut message = crate::intake::message(
+        let mut message = intake::message(
             &self.channel_name,
             id,
             &from,
             text,
             Bytes::clone(&request.body),
-            crate::intake::JSON,
+            intake::JSON,
         );
         message.received_at = received_at;
         Ok(vec![message])

@@ -1,13 +1,6 @@
 //! Signature and secret checks shared by SMS providers, all in constant time.
-//!
-//! Besides the checks themselves this module holds, in two small inner
-//! modules, what the checks and the adapters read requests with:
-//! - `form`: a byte-level `application/x-www-form-urlencoded` decoder.
-//!   Twilio and Vonage sign over decoded form fields, and Kannel sends
-//!   percent-encoded UTF-16BE bytes that must be decoded before any charset
-//!   is applied, so one decoder serves every provider.
-//! - `intake`: required fields, provider timestamps and the common shape of
-//!   an SMS [`InboundMessage`](salur_channels_core::InboundMessage).
+//! The adapters read the signed fields with the crate's byte-level form
+//! decoder (`form`).
 
 use std::time::Duration;
 
