@@ -288,7 +288,6 @@ pub trait Tx: Send {
     /// Counts of deliveries by state, and the oldest pending creation time.
     fn outbox_stats(&mut self) -> impl Future<Output = Result<OutboxStats>> + Send;
 
-    /// Stores input that failed to parse or process.
     /// Queues a reply; `false` when the complaint has its acknowledgement
     /// already.
     fn insert_outbound(&mut self, o: &NewOutbound) -> impl Future<Output = Result<bool>> + Send;
@@ -328,6 +327,7 @@ pub trait Tx: Send {
         complaint_id: &str,
     ) -> impl Future<Output = Result<Vec<OutboundRow>>> + Send;
 
+    /// Stores input that failed to parse or process.
     fn insert_quarantine(&mut self, q: &NewQuarantine) -> impl Future<Output = Result<()>> + Send;
     /// Counts unresolved quarantine entries.
     fn count_quarantine(&mut self) -> impl Future<Output = Result<i64>> + Send;
