@@ -12,11 +12,11 @@
 //! fails its neighbours. Background ops (processing the backlog) wait while
 //! claims stream in, but run at least every 100 ms.
 //!
-//! Nothing is answered before it is durable. With `synchronous = FULL` a
-//! sync thread fsyncs the WAL once for all the batches committed while the
-//! previous sync ran, then answers them; the writer meanwhile goes on with
-//! the next batch instead of waiting for the disk. WAL checkpoints run on a
-//! thread of their own too.
+//! Nothing is answered before it is durable. With `synchronous = FULL` the
+//! writer commits a batch, fsyncs the WAL once for all of it, and only then
+//! answers it; what arrives during the sync makes up the next batch, so one
+//! fsync serves every request that queued behind the previous one. WAL
+//! checkpoints run on a thread of their own.
 //!
 //! Reads use separate read-only connections on tokio's blocking threads,
 //! which WAL lets run beside the writer.
@@ -175,8 +175,8 @@ pub fn sqlite_path(url: &str) -> Result<PathBuf> {
 
 /// Opens a connection with the settings every Salur connection uses. All
 /// commit with `synchronous = NORMAL`: where the config asks for FULL, the
-/// sync thread makes writes durable before they are answered (see
-/// [`run_syncer`]), and a closing connection syncs what it checkpoints.
+/// writer syncs the WAL before it answers (see [`Durability`]), and a
+/// closing connection syncs what it checkpoints.
 fn connect(path: &Path, read_only: bool) -> Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -236,7 +236,6 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let full = opts.sqlite_synchronous_full;
         let (writer, checkpointer) = {
             let path = path.clone();
             tokio::task::spawn_blocking(move || {
@@ -256,31 +255,22 @@ impl SqliteStore {
             .map_err(|e| StoreError::Op(format!("cannot start the checkpoint thread: {e}")))?;
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let max = opts.write_batch_max.max(1);
-        let (outcomes, syncer) = if full {
-            let (to_sync, synced) = std::sync::mpsc::channel();
+        let durability = if opts.sqlite_synchronous_full {
             let mut wal = path.clone().into_os_string();
             wal.push("-wal");
-            let wal = PathBuf::from(wal);
-            let syncer = std::thread::Builder::new()
-                .name("salur-sqlite-sync".into())
-                .spawn(move || run_syncer(&wal, &synced))
-                .map_err(|e| StoreError::Op(format!("cannot start the sync thread: {e}")))?;
-            (Outcomes::AfterSync(to_sync), Some(syncer))
+            Durability::SyncWal {
+                wal: PathBuf::from(wal),
+                file: None,
+                broken: None,
+            }
         } else {
-            (Outcomes::AtCommit, None)
+            Durability::AtCommit
         };
         std::thread::Builder::new()
             .name("salur-sqlite-writer".into())
             .spawn(move || {
-                let closing = run_writer(writer, rx, max, &outcomes);
                 // Everything committed is answered before the close is.
-                drop(outcomes);
-                if let Some(syncer) = syncer
-                    && syncer.join().is_err()
-                {
-                    tracing::error!("the database sync thread panicked");
-                }
-                if let Some(done) = closing {
+                if let Some(done) = run_writer(writer, rx, max, durability) {
                     let _ = done.send(());
                 }
             })
@@ -402,7 +392,7 @@ fn run_writer(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Msg>,
     max: usize,
-    outcomes: &Outcomes,
+    mut durability: Durability,
 ) -> Option<oneshot::Sender<()>> {
     let mut closing: Option<oneshot::Sender<()>> = None;
     let mut background: VecDeque<Box<dyn Job>> = VecDeque::new();
@@ -459,7 +449,7 @@ fn run_writer(
             last_background = Instant::now();
         }
         if batch.len() > 0 {
-            outcomes.hand_over(run_batch(&mut conn, batch));
+            durability.answer(run_batch(&mut conn, batch));
         }
         if closing.is_some() {
             rx.close();
@@ -470,7 +460,7 @@ fn run_writer(
             }
             batch.jobs.extend(background.drain(..));
             if batch.len() > 0 {
-                outcomes.hand_over(run_batch(&mut conn, batch));
+                durability.answer(run_batch(&mut conn, batch));
             }
             break;
         }
@@ -655,56 +645,43 @@ impl Finished {
     }
 }
 
-/// Where the writer hands finished writes.
-enum Outcomes {
+/// How the writer makes a batch durable before answering it.
+enum Durability {
     /// `synchronous = NORMAL`: answered at commit.
     AtCommit,
-    /// `synchronous = FULL`: answered by the sync thread once the WAL is on
-    /// disk.
-    AfterSync(std::sync::mpsc::Sender<Vec<Finished>>),
+    /// `synchronous = FULL`: the batch was committed with `NORMAL` (the WAL
+    /// is written, not yet synced); one sync of the WAL makes all of it
+    /// durable, then it is answered. WAL frames carry checksums, so after a
+    /// power cut SQLite recovers up to the last synced commit; nothing
+    /// acknowledged is lost.
+    ///
+    /// A failed sync leaves what reached the disk unknown, so from then on
+    /// every write fails until Salur is restarted and SQLite recovers the
+    /// WAL.
+    SyncWal {
+        wal: PathBuf,
+        file: Option<std::fs::File>,
+        broken: Option<String>,
+    },
 }
 
-impl Outcomes {
-    fn hand_over(&self, done: Vec<Finished>) {
-        match self {
-            Self::AtCommit => done.into_iter().for_each(Finished::deliver),
-            Self::AfterSync(syncer) => {
-                if let Err(back) = syncer.send(done) {
-                    for f in back.0 {
-                        f.fail("the database sync thread has stopped");
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Makes commits durable for `synchronous = FULL` without stalling the
-/// writer: the writer commits with `NORMAL` (the WAL is written, not yet
-/// synced) and goes on with the next batch, while this thread syncs the WAL
-/// once for every batch committed meanwhile and only then answers them.
-/// WAL frames carry checksums, so after a power cut SQLite recovers up to
-/// the last synced commit; nothing acknowledged is lost.
-///
-/// A failed sync leaves what reached the disk unknown, so from then on
-/// every write fails until Salur is restarted and SQLite recovers the WAL.
-fn run_syncer(wal: &Path, rx: &std::sync::mpsc::Receiver<Vec<Finished>>) {
-    let mut file: Option<std::fs::File> = None;
-    let mut broken: Option<String> = None;
-    while let Ok(mut done) = rx.recv() {
-        while let Ok(more) = rx.try_recv() {
-            done.extend(more);
-        }
-        let synced = match &broken {
+impl Durability {
+    /// Answers a committed batch once it is durable.
+    fn answer(&mut self, done: Vec<Finished>) {
+        let Self::SyncWal { wal, file, broken } = self else {
+            done.into_iter().for_each(Finished::deliver);
+            return;
+        };
+        let synced = match broken {
             Some(why) => Err(why.clone()),
-            None => sync_file(wal, &mut file),
+            None => sync_file(wal, file),
         };
         match synced {
             Ok(()) => done.into_iter().for_each(Finished::deliver),
             Err(why) => {
                 if broken.is_none() {
                     tracing::error!(error = %why, "the database could not be made durable; writes fail until restart");
-                    broken = Some(why.clone());
+                    *broken = Some(why.clone());
                 }
                 for f in done {
                     f.fail(&why);
@@ -764,34 +741,37 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let wal = dir.path().join("s.db-wal");
         std::fs::write(&wal, b"frames").expect("wal");
-        let (to_sync, synced) = std::sync::mpsc::channel();
-        let syncer = {
-            let wal = wal.clone();
-            std::thread::spawn(move || run_syncer(&wal, &synced))
+        let mut durability = Durability::SyncWal {
+            wal: wal.clone(),
+            file: None,
+            broken: None,
         };
         let (done, answer) = claim_outcome();
-        to_sync.send(vec![done]).expect("send");
+        durability.answer(vec![done]);
         let claimed = answer.blocking_recv().expect("answered").expect("synced");
         assert_eq!(claimed.message_id, "msg_1");
 
-        // The file vanishing makes the next sync fail (a fresh handle is
-        // needed, so stop this syncer and start one that never opened it).
-        drop(to_sync);
-        syncer.join().expect("syncer");
+        // A sync that fails (here: the file is gone before it was ever
+        // opened) fails that batch and every later one, even once the file
+        // is back.
         std::fs::remove_file(&wal).expect("remove");
-        let (to_sync, synced) = std::sync::mpsc::channel();
-        let syncer = std::thread::spawn(move || run_syncer(&wal, &synced));
-        for _ in 0..2 {
+        let mut durability = Durability::SyncWal {
+            wal: wal.clone(),
+            file: None,
+            broken: None,
+        };
+        for round in 0..2 {
             let (done, answer) = claim_outcome();
-            to_sync.send(vec![done]).expect("send");
+            durability.answer(vec![done]);
             let err = answer
                 .blocking_recv()
                 .expect("answered")
                 .expect_err("not durable");
             assert!(err.to_string().contains("to sync it"), "{err}");
+            if round == 0 {
+                std::fs::write(&wal, b"frames").expect("wal back");
+            }
         }
-        drop(to_sync);
-        syncer.join().expect("syncer");
     }
 
     fn inbound(n: u32) -> NewInbound {
