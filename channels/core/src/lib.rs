@@ -12,6 +12,8 @@
 //! - [`PollChannel`]: we fetch from the provider (IMAP, Telegram long polling)
 //!   and confirm a checkpoint only after the messages are committed.
 
+pub mod signature;
+
 use std::future::Future;
 use std::pin::Pin;
 

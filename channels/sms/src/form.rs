@@ -146,3 +146,34 @@ fn encode_into(bytes: &[u8], out: &mut String) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_decode_to_bytes() {
+        assert_eq!(decode(b"a+b%20c%2B%e9%zz%4"), b"a b c+\xe9%zz%4".to_vec());
+        let fields = Fields::parse(b"a=1&&b=x%26y%3Dz&c&a=2");
+        assert_eq!(fields.text("a").as_deref(), Some("1"));
+        assert_eq!(fields.text("b").as_deref(), Some("x&y=z"));
+        assert_eq!(fields.text("c").as_deref(), Some(""));
+        assert_eq!(fields.text("d"), None);
+        assert_eq!(fields.texts().count(), 4);
+        assert!(Fields::parse(b"").is_empty());
+    }
+
+    #[test]
+    fn forms_round_trip_and_drop_secrets() {
+        let mut fields = Fields::parse(b"from=%2B62812&text=Jalan+rusak");
+        fields.push("raw", vec![0x00, 0xd8, b'~']);
+        assert_eq!(
+            fields.encode(),
+            "from=%2B62812&text=Jalan+rusak&raw=%00%D8~"
+        );
+        assert_eq!(
+            &without(b"secret=s&id=1&sec%72et=t&text=a%26b", "secret")[..],
+            b"id=1&text=a%26b"
+        );
+    }
+}

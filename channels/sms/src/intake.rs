@@ -157,3 +157,33 @@ pub fn message(
         raw_content_type: raw_content_type.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    #[test]
+    fn provider_times_parse() {
+        let want = DateTime::parse_from_rfc3339("2017-05-03T06:04:45Z").expect("time");
+        for value in [
+            "2017-05-03T06:04:45Z",
+            "2017-05-03T13:04:45+07:00",
+            "2017-05-03 06:04:45",
+            "2017-05-03T06:04:45.000",
+        ] {
+            assert_eq!(
+                utc_time(value, "date"),
+                Ok(want.with_timezone(&Utc)),
+                "{value}"
+            );
+        }
+        assert!(utc_time("2017-05-03T06", "date").is_err());
+        assert_eq!(epoch_time("1493791485", "t"), Ok(want.with_timezone(&Utc)));
+        assert_eq!(
+            epoch_time("1493791485000", "t"),
+            Ok(want.with_timezone(&Utc))
+        );
+        assert!(epoch_time("soon", "t").is_err());
+    }
+}

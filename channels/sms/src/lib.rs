@@ -26,7 +26,7 @@ pub mod gsm;
 mod intake;
 pub mod kannel;
 pub mod send;
-pub mod signature;
+pub use salur_channels_core::signature;
 pub mod smssync;
 pub mod twilio;
 pub mod vonage;

@@ -1,12 +1,11 @@
-//! Signature and secret checks shared by SMS providers, all in constant time.
-//! The adapters read the signed fields with the crate's byte-level form
-//! decoder (`form`).
+//! Signature and secret checks shared by the channel adapters, all in
+//! constant time.
 
 use std::time::Duration;
 
+use crate::ChannelError;
 use chrono::{DateTime, Utc};
 use hmac::{EagerHash, Hmac, KeyInit, Mac};
-use salur_channels_core::ChannelError;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -120,8 +119,6 @@ fn present(value: Option<&str>) -> Result<&str, ChannelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::form::{Fields, decode, without};
-    use crate::intake::{epoch_time, utc_time};
 
     #[test]
     fn known_vector() {
@@ -205,55 +202,5 @@ mod tests {
         assert_eq!(signed_timestamp(Some("12")), Ok(12));
         assert_eq!(signed_timestamp(Some("x")), Err(ChannelError::BadSignature));
         assert_eq!(signed_timestamp(None), Err(ChannelError::MissingSignature));
-    }
-
-    #[test]
-    fn forms_decode_to_bytes() {
-        assert_eq!(decode(b"a+b%20c%2B%e9%zz%4"), b"a b c+\xe9%zz%4".to_vec());
-        let fields = Fields::parse(b"a=1&&b=x%26y%3Dz&c&a=2");
-        assert_eq!(fields.text("a").as_deref(), Some("1"));
-        assert_eq!(fields.text("b").as_deref(), Some("x&y=z"));
-        assert_eq!(fields.text("c").as_deref(), Some(""));
-        assert_eq!(fields.text("d"), None);
-        assert_eq!(fields.texts().count(), 4);
-        assert!(Fields::parse(b"").is_empty());
-    }
-
-    #[test]
-    fn forms_round_trip_and_drop_secrets() {
-        let mut fields = Fields::parse(b"from=%2B62812&text=Jalan+rusak");
-        fields.push("raw", vec![0x00, 0xd8, b'~']);
-        assert_eq!(
-            fields.encode(),
-            "from=%2B62812&text=Jalan+rusak&raw=%00%D8~"
-        );
-        assert_eq!(
-            &without(b"secret=s&id=1&sec%72et=t&text=a%26b", "secret")[..],
-            b"id=1&text=a%26b"
-        );
-    }
-
-    #[test]
-    fn provider_times_parse() {
-        let want = DateTime::parse_from_rfc3339("2017-05-03T06:04:45Z").expect("time");
-        for value in [
-            "2017-05-03T06:04:45Z",
-            "2017-05-03T13:04:45+07:00",
-            "2017-05-03 06:04:45",
-            "2017-05-03T06:04:45.000",
-        ] {
-            assert_eq!(
-                utc_time(value, "date"),
-                Ok(want.with_timezone(&Utc)),
-                "{value}"
-            );
-        }
-        assert!(utc_time("2017-05-03T06", "date").is_err());
-        assert_eq!(epoch_time("1493791485", "t"), Ok(want.with_timezone(&Utc)));
-        assert_eq!(
-            epoch_time("1493791485000", "t"),
-            Ok(want.with_timezone(&Utc))
-        );
-        assert!(epoch_time("soon", "t").is_err());
     }
 }
