@@ -301,6 +301,7 @@ mod tests {
             in_reply_to: None,
             tracking_code: Some("SLR-7K3Q-9XPA".into()),
             kind: ReplyKind::StatusNotice,
+            last_inbound_at: None,
         }
     }
 

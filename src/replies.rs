@@ -270,6 +270,7 @@ impl Replier {
                     } else {
                         ReplyKind::StatusNotice
                     },
+                    last_inbound_at: None,
                 };
                 sender.send(&reply).await
             }

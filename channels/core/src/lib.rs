@@ -250,6 +250,11 @@ pub struct OutboundReply {
     pub tracking_code: Option<String>,
     /// Why we send it.
     pub kind: ReplyKind,
+    /// When the citizen last wrote to us on this channel, when known:
+    /// channels that only allow free text for a while after that (WhatsApp's
+    /// 24 hours) choose how to send by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inbound_at: Option<DateTime<Utc>>,
 }
 
 /// What the provider answered when a reply was sent.

@@ -49,6 +49,7 @@ fn reply(to: &str, text: &str) -> OutboundReply {
         in_reply_to: None,
         tracking_code: Some("SLR-7K3Q-9XPA".into()),
         kind: ReplyKind::Acknowledgement,
+        last_inbound_at: None,
     }
 }
 

@@ -14,7 +14,9 @@
 //! what Meta signed, and [`MetaWebhook::parse`] on it finds the message again
 //! by its id.
 
+pub mod graph;
 mod messaging;
+pub mod send;
 mod whatsapp;
 
 use bytes::Bytes;

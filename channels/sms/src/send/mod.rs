@@ -116,6 +116,7 @@ mod tests {
             in_reply_to: None,
             tracking_code: None,
             kind: ReplyKind::Acknowledgement,
+            last_inbound_at: None,
         }
     }
 

@@ -1,0 +1,438 @@
+//! Meta's Graph API, for what the WhatsApp channel asks of it: media files
+//! and outgoing messages.
+//!
+//! Media comes in two steps, both with the bearer token: a look-up of the
+//! media id gives a short-lived URL (about 5 minutes), the size and the
+//! sha256; the file is then fetched from that URL. Only the Graph API's own
+//! host and Meta's media hosts are ever fetched, the size limit is enforced
+//! while the file streams in, and the content must hash to what Meta
+//! stated. A failed look-up or download is an error of its own kind, so the
+//! caller can retry that one attachment later; a stale URL is simply looked
+//! up again on the next try.
+//!
+//! Messages are `POST {graph}/{phone_number_id}/messages`. Meta's errors are
+//! sorted by what can be done about them: [`SendError::OutsideWindow`]
+//! (131047: more than 24 hours since the citizen last wrote; an approved
+//! template is needed), [`SendError::RateLimited`], [`SendError::Recipient`]
+//! (the number cannot get WhatsApp messages), and the rest as transient or
+//! permanent.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The public Graph API, with the version this crate was written against.
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com/v21.0";
+
+/// The request timeout a media download or a send is usually given.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Hosts (and their subdomains) Meta serves media from.
+const META_MEDIA_HOSTS: &[&str] = &["fbsbx.com", "fbcdn.net", "whatsapp.net", "facebook.com"];
+
+/// Longest Meta error text kept, in characters.
+const MAX_DETAIL: usize = 200;
+
+/// A downloaded media file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    /// The file's bytes.
+    pub bytes: Bytes,
+    /// MIME type, as Meta states it.
+    pub mime: Option<String>,
+    /// Hex sha256 of `bytes`: the file's content address.
+    pub sha256: String,
+}
+
+/// Why a media file could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// Larger than the configured limit; retrying will not help.
+    #[error("media is {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// Its size, as stated or as counted so far.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The content does not hash to what Meta stated.
+    #[error("media content does not match its sha256 (stated {stated}, got {got})")]
+    Checksum {
+        /// What Meta stated.
+        stated: String,
+        /// What the bytes hash to.
+        got: String,
+    },
+    /// The look-up answered a URL on a host we do not fetch from.
+    #[error("media URL host `{0}` is not one of Meta's")]
+    ForeignHost(String),
+    /// Meta no longer has the media (or never had it).
+    #[error("media not found: {0}")]
+    Gone(String),
+    /// A network error, a timeout, an expired URL or a server error: a
+    /// later try may work.
+    #[error("media download failed, will retry: {0}")]
+    Transient(String),
+}
+
+impl MediaError {
+    /// Whether a later try may succeed.
+    pub fn retryable(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
+}
+
+/// Why a message could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// 131047: outside the 24-hour window; only a template may be sent.
+    #[error("outside the 24-hour window (131047): a template is needed")]
+    OutsideWindow,
+    /// Too many messages; try again later.
+    #[error("rate limited ({code}): {detail}")]
+    RateLimited {
+        /// Meta's error code (or the HTTP status).
+        code: i64,
+        /// Meta's words.
+        detail: String,
+    },
+    /// The recipient cannot get this message (not on WhatsApp, blocked,
+    /// not in the test allow-list, …); retrying will not help.
+    #[error("recipient refused ({code}): {detail}")]
+    Recipient {
+        /// Meta's error code.
+        code: i64,
+        /// Meta's words.
+        detail: String,
+    },
+    /// A network or server error; a later try may work.
+    #[error("temporary failure ({code}): {detail}")]
+    Transient {
+        /// Meta's error code (or the HTTP status).
+        code: i64,
+        /// Meta's words.
+        detail: String,
+    },
+    /// Anything else Meta refused (bad token, bad parameters, unknown
+    /// template); retrying will not help until the configuration changes.
+    #[error("refused ({code}): {detail}")]
+    Permanent {
+        /// Meta's error code (or the HTTP status).
+        code: i64,
+        /// Meta's words.
+        detail: String,
+    },
+}
+
+impl SendError {
+    /// Whether a later try of the same message may succeed.
+    pub fn retryable(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Transient { .. })
+    }
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing<'a> {
+    /// Free text; only within 24 hours of the citizen's last message.
+    Text(&'a str),
+    /// An approved template, with its body parameters in order.
+    Template {
+        /// The template's name.
+        name: &'a str,
+        /// Its language code, e.g. `id`.
+        language: &'a str,
+        /// Values for `{{1}}`, `{{2}}`, … in the template body.
+        params: &'a [&'a str],
+    },
+}
+
+/// A Graph API client for one app's token.
+#[derive(Clone)]
+pub struct GraphApi {
+    http: reqwest::Client,
+    base: Url,
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct Lookup {
+    url: Option<String>,
+    mime_type: Option<String>,
+    sha256: Option<String>,
+    file_size: Option<Value>,
+}
+
+impl GraphApi {
+    /// A client for `graph_url` (`None`: [`DEFAULT_GRAPH_URL`]) with the
+    /// access token `token`.
+    ///
+    /// # Errors
+    /// A URL that does not parse or is not http(s).
+    pub fn new(
+        http: reqwest::Client,
+        graph_url: Option<&str>,
+        token: String,
+    ) -> Result<Self, String> {
+        let raw = graph_url.unwrap_or(DEFAULT_GRAPH_URL).trim_end_matches('/');
+        let base = Url::parse(&format!("{raw}/")).map_err(|e| format!("graph_url: {e}"))?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+            return Err("graph_url must be an http(s) URL".into());
+        }
+        Ok(Self { http, base, token })
+    }
+
+    fn endpoint(&self, path: &str) -> Result<Url, String> {
+        self.base
+            .join(path)
+            .map_err(|e| format!("bad path `{path}`: {e}"))
+    }
+
+    /// Fetches media `media_id`: looks it up, then downloads it, at most
+    /// `max_bytes`, checking it against `stated_sha256` (the webhook's, or
+    /// else the look-up's; hex or base64).
+    ///
+    /// # Errors
+    /// See [`MediaError`].
+    pub async fn fetch_media(
+        &self,
+        media_id: &str,
+        stated_sha256: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Media, MediaError> {
+        if media_id.is_empty()
+            || !media_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(MediaError::Gone(format!("invalid media id `{media_id}`")));
+        }
+        let url = self.endpoint(media_id).map_err(MediaError::Gone)?;
+        let answer = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| MediaError::Transient(format!("look-up: {}", e.without_url())))?;
+        let status = answer.status();
+        if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+            return Err(MediaError::Gone(format!("look-up answered {status}")));
+        }
+        if !status.is_success() {
+            return Err(MediaError::Transient(format!("look-up answered {status}")));
+        }
+        let lookup: Lookup = answer.json().await.map_err(|e| {
+            MediaError::Transient(format!("look-up unreadable: {}", e.without_url()))
+        })?;
+        let size = lookup.file_size.as_ref().and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        });
+        if let Some(size) = size.filter(|s| *s > max_bytes) {
+            return Err(MediaError::TooLarge {
+                size,
+                limit: max_bytes,
+            });
+        }
+        let file_url = lookup
+            .url
+            .as_deref()
+            .ok_or_else(|| MediaError::Gone("look-up gave no URL".into()))?;
+        let file_url = Url::parse(file_url)
+            .map_err(|e| MediaError::ForeignHost(format!("unparseable URL: {e}")))?;
+        self.check_host(&file_url)?;
+        let bytes = self.download(file_url, max_bytes).await?;
+        let digest = Sha256::digest(&bytes);
+        let got = hex::encode(digest);
+        if let Some(stated) = stated_sha256.or(lookup.sha256.as_deref()) {
+            if decode_digest(stated).as_deref() != Some(digest.as_slice()) {
+                return Err(MediaError::Checksum {
+                    stated: stated.to_owned(),
+                    got,
+                });
+            }
+        }
+        Ok(Media {
+            bytes,
+            mime: lookup.mime_type,
+            sha256: got,
+        })
+    }
+
+    /// Only the configured Graph host, or Meta's media hosts over https.
+    fn check_host(&self, url: &Url) -> Result<(), MediaError> {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let same_as_api = url.scheme() == self.base.scheme()
+            && Some(host.as_str()) == self.base.host_str()
+            && url.port_or_known_default() == self.base.port_or_known_default();
+        let meta = url.scheme() == "https"
+            && META_MEDIA_HOSTS
+                .iter()
+                .any(|m| host == *m || host.ends_with(&format!(".{m}")));
+        if same_as_api || meta {
+            Ok(())
+        } else {
+            Err(MediaError::ForeignHost(host))
+        }
+    }
+
+    async fn download(&self, url: Url, max_bytes: u64) -> Result<Bytes, MediaError> {
+        let mut answer = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| MediaError::Transient(format!("download: {}", e.without_url())))?;
+        let status = answer.status();
+        if !status.is_success() {
+            // An expired URL answers 401/403/404: a new look-up gives a
+            // fresh one, so every failure here is worth another try.
+            return Err(MediaError::Transient(format!("download answered {status}")));
+        }
+        if let Some(size) = answer.content_length().filter(|s| *s > max_bytes) {
+            return Err(MediaError::TooLarge {
+                size,
+                limit: max_bytes,
+            });
+        }
+        let mut bytes = BytesMut::new();
+        while let Some(chunk) = answer
+            .chunk()
+            .await
+            .map_err(|e| MediaError::Transient(format!("download cut: {}", e.without_url())))?
+        {
+            let size = (bytes.len() + chunk.len()) as u64;
+            if size > max_bytes {
+                return Err(MediaError::TooLarge {
+                    size,
+                    limit: max_bytes,
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes.freeze())
+    }
+
+    /// Sends `message` to `to` (a `wa_id`) from our number `phone_number_id`;
+    /// answers with the new message's `wamid`.
+    ///
+    /// # Errors
+    /// See [`SendError`].
+    pub async fn send(
+        &self,
+        phone_number_id: &str,
+        to: &str,
+        message: &Outgoing<'_>,
+    ) -> Result<String, SendError> {
+        let mut body = json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+        });
+        match message {
+            Outgoing::Text(text) => {
+                body["type"] = json!("text");
+                body["text"] = json!({ "preview_url": false, "body": text });
+            }
+            Outgoing::Template {
+                name,
+                language,
+                params,
+            } => {
+                let parameters: Vec<Value> = params
+                    .iter()
+                    .map(|p| json!({ "type": "text", "text": p }))
+                    .collect();
+                let mut template = json!({ "name": name, "language": { "code": language } });
+                if !parameters.is_empty() {
+                    template["components"] = json!([{ "type": "body", "parameters": parameters }]);
+                }
+                body["type"] = json!("template");
+                body["template"] = template;
+            }
+        }
+        let url = self
+            .endpoint(&format!("{phone_number_id}/messages"))
+            .map_err(|detail| SendError::Permanent { code: 0, detail })?;
+        let answer = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| SendError::Transient {
+                code: 0,
+                detail: e.without_url().to_string(),
+            })?;
+        let status = answer.status();
+        let text = answer.bytes().await.map_err(|e| SendError::Transient {
+            code: i64::from(status.as_u16()),
+            detail: format!("answer cut: {}", e.without_url()),
+        })?;
+        let value: Value = serde_json::from_slice(&text).unwrap_or(Value::Null);
+        if status.is_success() {
+            return value
+                .pointer("/messages/0/id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| SendError::Transient {
+                    code: i64::from(status.as_u16()),
+                    detail: "the answer named no message id".into(),
+                });
+        }
+        Err(classify(status, &value))
+    }
+}
+
+/// Sorts a Graph API error answer by what can be done about it.
+fn classify(status: StatusCode, answer: &Value) -> SendError {
+    let error = answer.get("error").unwrap_or(&Value::Null);
+    let http = i64::from(status.as_u16());
+    let code = error.get("code").and_then(Value::as_i64).unwrap_or(http);
+    let detail: String = error
+        .get("error_data")
+        .and_then(|d| d.get("details"))
+        .or_else(|| error.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
+        .chars()
+        .take(MAX_DETAIL)
+        .collect();
+    match code {
+        131_047 => SendError::OutsideWindow,
+        // Throughput, spam and pair rate limits, and the app's call limits.
+        4 | 17 | 32 | 613 | 80_007 | 130_429 | 131_048 | 131_056 => {
+            SendError::RateLimited { code, detail }
+        }
+        // Not a WhatsApp user, not in the test allow-list, undeliverable,
+        // the user stopped marketing messages or is in a country we may
+        // not reach.
+        131_026 | 131_030 | 131_045 | 131_050 | 130_497 => SendError::Recipient { code, detail },
+        // Meta's own "try again later" codes.
+        1 | 2 | 131_000 | 131_016 | 133_004 => SendError::Transient { code, detail },
+        _ if status == StatusCode::TOO_MANY_REQUESTS => SendError::RateLimited { code, detail },
+        _ if status.is_server_error() => SendError::Transient { code, detail },
+        _ => SendError::Permanent { code, detail },
+    }
+}
+
+/// A stated sha256, hex or base64, as bytes.
+fn decode_digest(stated: &str) -> Option<Vec<u8>> {
+    let stated = stated.trim();
+    let bytes = if stated.len() == 64 {
+        hex::decode(stated).ok()?
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(stated)
+            .ok()?
+    };
+    (bytes.len() == 32).then_some(bytes)
+}
