@@ -170,15 +170,20 @@ struct Lookup {
 
 impl GraphApi {
     /// A client for `graph_url` (`None`: [`DEFAULT_GRAPH_URL`]) with the
-    /// access token `token`.
+    /// access token `token`; each request may take `timeout`. Redirects are
+    /// never followed, so a media URL cannot lead anywhere but where
+    /// [`GraphApi::fetch_media`] checked.
     ///
     /// # Errors
-    /// A URL that does not parse or is not http(s).
-    pub fn new(
-        http: reqwest::Client,
-        graph_url: Option<&str>,
-        token: String,
-    ) -> Result<Self, String> {
+    /// A URL that does not parse or is not http(s), or a TLS set-up failure.
+    pub fn new(graph_url: Option<&str>, token: String, timeout: Duration) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("salur/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let raw = graph_url.unwrap_or(DEFAULT_GRAPH_URL).trim_end_matches('/');
         let base = Url::parse(&format!("{raw}/")).map_err(|e| format!("graph_url: {e}"))?;
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
@@ -291,6 +296,16 @@ impl GraphApi {
             .await
             .map_err(|e| MediaError::Transient(format!("download: {}", e.without_url())))?;
         let status = answer.status();
+        if status.is_redirection() {
+            let to = answer
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| Url::parse(l).ok())
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "an unknown host".into());
+            return Err(MediaError::ForeignHost(format!("redirect to {to}")));
+        }
         if !status.is_success() {
             // An expired URL answers 401/403/404: a new look-up gives a
             // fresh one, so every failure here is worth another try.
@@ -357,6 +372,12 @@ impl GraphApi {
                 body["type"] = json!("template");
                 body["template"] = template;
             }
+        }
+        if phone_number_id.is_empty() || !phone_number_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(SendError::Permanent {
+                code: 0,
+                detail: "phone_number_id must be the number's id (digits)".into(),
+            });
         }
         let url = self
             .endpoint(&format!("{phone_number_id}/messages"))

@@ -25,13 +25,12 @@ pub(crate) fn read_entry(base: &Base<'_>, entry: &Value, events: &mut Events) {
                 events.echoes += 1;
                 continue;
             }
-            let mut event = read_message(base, message, sender, account);
+            let mut event = read_message(base, message, "text", sender, account);
             event.message.sent_at = sent_at;
             events.messages.push(event);
         } else if let Some(postback) = item.get("postback") {
-            // A tap on one of our buttons: the citizen's answer, as text.
-            let mut event = read_message(base, postback, sender, account);
-            event.message.text = text(postback, "title").unwrap_or_default().to_owned();
+            // A tap on one of our buttons: the citizen's answer is its title.
+            let mut event = read_message(base, postback, "title", sender, account);
             event.message.sent_at = sent_at;
             events.messages.push(event);
         } else if let Some(delivery) = item.get("delivery") {
@@ -50,9 +49,11 @@ pub(crate) fn read_entry(base: &Base<'_>, entry: &Value, events: &mut Events) {
     }
 }
 
+/// Reads a `message` (its text under `text_key`) or a `postback` (`title`).
 fn read_message(
     base: &Base<'_>,
     m: &Value,
+    text_key: &str,
     sender: Option<&str>,
     account: Option<String>,
 ) -> Event {
@@ -63,7 +64,7 @@ fn read_message(
     if sender.is_empty() {
         flag = Some(Flag::Invalid("message without a sender".into()));
     }
-    message.text = text(m, "text").unwrap_or_default().to_owned();
+    message.text = text(m, text_key).unwrap_or_default().to_owned();
     message.reply_to = m
         .get("reply_to")
         .and_then(|r| text(r, "mid"))

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{TimeDelta, Utc};
-use salur_channel_whatsapp::graph::{GraphApi, MediaError, Outgoing, SendError};
+use salur_channel_whatsapp::graph::{DEFAULT_TIMEOUT, GraphApi, MediaError, Outgoing, SendError};
 use salur_channel_whatsapp::send::{Template, WhatsappSender};
 use salur_channels_core::{ChannelError, OutboundReply, ReplyKind, ReplySender};
 use serde_json::{Value, json};
@@ -88,6 +88,7 @@ async fn lookup(
         ),
         // States a small size, then sends more than the limit.
         "liar" => (format!("{base}/files/big"), hex_sha(PHOTO), 10),
+        "redirect" => (format!("{base}/files/redirect"), hex_sha(PHOTO), 10),
         "metadata" => (
             "http://169.254.169.254/latest/meta-data".into(),
             hex_sha(PHOTO),
@@ -128,6 +129,11 @@ async fn file(
         }
         "expiring" => (StatusCode::OK, PHOTO.to_vec()).into_response(),
         "big" => (StatusCode::OK, vec![b'x'; 4 * LIMIT as usize]).into_response(),
+        "redirect" => (
+            StatusCode::FOUND,
+            [("location", "http://169.254.169.254/latest/meta-data")],
+        )
+            .into_response(),
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -192,9 +198,9 @@ async fn start() -> (Arc<Fake>, GraphApi) {
     tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
     *fake.base.lock().expect("base") = base.clone();
     let api = GraphApi::new(
-        reqwest::Client::new(),
         Some(&format!("{base}/v21.0")),
         TOKEN.into(),
+        DEFAULT_TIMEOUT,
     )
     .expect("api");
     (fake, api)
@@ -242,7 +248,7 @@ async fn an_expired_url_fails_that_try_and_the_next_look_up_works() {
 #[tokio::test]
 async fn bad_media_is_refused_for_good() {
     let (_fake, api) = start().await;
-    let cases: [(&str, fn(&MediaError) -> bool); 5] = [
+    let cases: [(&str, fn(&MediaError) -> bool); 6] = [
         ("wrongsha", |e| matches!(e, MediaError::Checksum { .. })),
         ("huge", |e| {
             matches!(
@@ -259,6 +265,10 @@ async fn bad_media_is_refused_for_good() {
             |e| matches!(e, MediaError::ForeignHost(h) if h == "169.254.169.254"),
         ),
         ("missing", |e| matches!(e, MediaError::Gone(_))),
+        (
+            "redirect",
+            |e| matches!(e, MediaError::ForeignHost(h) if h == "redirect to 169.254.169.254"),
+        ),
     ];
     for (id, expected) in cases {
         let err = api.fetch_media(id, None, LIMIT).await.expect_err(id);
@@ -276,7 +286,7 @@ async fn bad_media_is_refused_for_good() {
 async fn a_wrong_token_is_refused() {
     let (fake, _) = start().await;
     let base = format!("{}/v21.0", fake.base.lock().expect("base"));
-    let wrong = GraphApi::new(reqwest::Client::new(), Some(&base), "stale".into()).expect("api");
+    let wrong = GraphApi::new(Some(&base), "stale".into(), DEFAULT_TIMEOUT).expect("api");
     let err = wrong
         .fetch_media("photo", None, LIMIT)
         .await
@@ -407,4 +417,9 @@ async fn send_errors_are_sorted_by_what_can_be_done() {
         api.send(NUMBER_ID, LAPSED, &Outgoing::Text("x")).await,
         Err(SendError::OutsideWindow)
     );
+    let err = api
+        .send("../../me", REACHABLE, &Outgoing::Text("x"))
+        .await
+        .expect_err("not a number id");
+    assert!(!err.retryable(), "{err}");
 }

@@ -305,7 +305,7 @@ fn a_duplicate_delivery_reads_the_same() {
 fn messenger_and_instagram_skip_echoes_and_key_on_mid() {
     let events = read(ChannelKind::Messenger, "messenger_with_echo");
     assert_eq!(events.echoes, 1);
-    assert_eq!(events.messages.len(), 1);
+    assert_eq!(events.messages.len(), 2);
     check(
         "messenger_with_echo",
         &events.messages[0],
@@ -313,6 +313,16 @@ fn messenger_and_instagram_skip_echoes_and_key_on_mid() {
             handle: "messenger:7001234567890123",
             attachments: 1,
             ..want("m_AbCdEf123", "Sampah menumpuk di pasar")
+        },
+    );
+    // A tap on one of our buttons arrives as a postback: its title is the
+    // answer.
+    check(
+        "messenger_with_echo",
+        &events.messages[1],
+        &Want {
+            handle: "messenger:7001234567890123",
+            ..want("m_Postback01", "Kirim aduan")
         },
     );
     assert_eq!(
