@@ -412,6 +412,11 @@ impl Op for ProcessPending {
                     continue;
                 }
             };
+            // The channel could not read it: kept for an admin, no complaint.
+            if let Some(flag) = &prepared.message.flag {
+                quarantine(c, &row, &format!("flagged by the channel: {flag}"), now).await?;
+                continue;
+            }
             let done = if prepared.message.part.is_some() {
                 parts::take(c, &prepared, &self.settings, now).await
             } else {
@@ -763,6 +768,7 @@ mod tests {
             location: None,
             reply_to: None,
             part: None,
+            flag: None,
             raw: bytes::Bytes::new(),
             raw_content_type: "application/json".into(),
         }

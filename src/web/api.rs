@@ -309,6 +309,7 @@ pub async fn create_complaint(
         location: req.location.clone(),
         reply_to: None,
         part: None,
+        flag: None,
         raw: body.clone(),
         raw_content_type: "application/json".into(),
     };

@@ -218,6 +218,11 @@ pub struct InboundMessage {
     /// Set when the message is one piece of a longer one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part: Option<MessagePart>,
+    /// Why the message cannot go through normal intake (a type the channel
+    /// cannot read, a missing id): it is stored and kept for an admin, and
+    /// opens no complaint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
     /// The raw payload bytes, kept so the message can be re-normalised.
     #[serde(skip)]
     pub raw: Bytes,

@@ -153,6 +153,7 @@ pub fn message(
         location: None,
         reply_to: None,
         part: None,
+        flag: None,
         raw,
         raw_content_type: raw_content_type.to_owned(),
     }

@@ -54,6 +54,17 @@ pub enum Flag {
     Invalid(String),
 }
 
+impl std::fmt::Display for Flag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::System => f.write_str("a WhatsApp system message"),
+            Self::Unsupported => f.write_str("a message type the provider could not deliver"),
+            Self::Unknown(kind) => write!(f, "an unknown message type `{kind}`"),
+            Self::Invalid(why) => write!(f, "an unreadable message: {why}"),
+        }
+    }
+}
+
 /// One message from a citizen.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -62,8 +73,20 @@ pub struct Event {
     /// Our account it was sent to: the WhatsApp `phone_number_id`, or the
     /// page or Instagram account id. One app may serve several.
     pub account: Option<String>,
-    /// Set when the message cannot go through normal intake.
+    /// Set when the message cannot go through normal intake; the message's
+    /// own `flag` says the same in words, so it is kept with it.
     pub flag: Option<Flag>,
+}
+
+impl Event {
+    fn new(mut message: InboundMessage, account: Option<String>, flag: Option<Flag>) -> Self {
+        message.flag = flag.as_ref().map(ToString::to_string);
+        Self {
+            message,
+            account,
+            flag,
+        }
+    }
 }
 
 /// What happened to a message we sent.
@@ -261,6 +284,7 @@ impl Base<'_> {
             location: None,
             reply_to: None,
             part: None,
+            flag: None,
             raw: self.raw.clone(),
             raw_content_type: RAW_CONTENT_TYPE.to_owned(),
         }

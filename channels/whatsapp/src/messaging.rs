@@ -92,9 +92,5 @@ fn read_message(
     if message.text.is_empty() && message.attachments.is_empty() && message.location.is_none() {
         flag = flag.or(Some(Flag::Unsupported));
     }
-    Event {
-        message,
-        account,
-        flag,
-    }
+    Event::new(message, account, flag)
 }

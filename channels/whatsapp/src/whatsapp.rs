@@ -128,11 +128,7 @@ fn read_message(base: &Base<'_>, m: &Value, account: Option<String>) -> Event {
         }
         other => flag = Some(Flag::Unknown(other.to_owned())),
     }
-    Event {
-        message,
-        account,
-        flag,
-    }
+    Event::new(message, account, flag)
 }
 
 /// Shared contacts as one line each: name and numbers.
