@@ -7,12 +7,17 @@ use salur_channel_sms::send::{self, TwilioFrom};
 use salur_channel_sms::{
     GenericSms, africastalking, android, gsm, kannel, smssync, twilio, vonage,
 };
+use salur_channel_whatsapp::MetaWebhook;
+use salur_channel_whatsapp::graph::{DEFAULT_TIMEOUT as GRAPH_TIMEOUT, GraphApi};
+use salur_channel_whatsapp::send::{Template, WhatsappSender};
 use salur_channels_core::{
     BoxFuture, ChannelError, ChannelKind, OutboundReply, PushChannel, ReplySender, SentReceipt,
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{ChannelConfig, Credentials, FieldError, Settings, SmsChannel, SmsProvider};
+use crate::config::{
+    ChannelConfig, Credentials, FieldError, MetaChannel, Settings, SmsChannel, SmsProvider,
+};
 
 /// One channel instance.
 pub struct ChannelEntry {
@@ -27,6 +32,10 @@ pub struct ChannelEntry {
     pub assemble: bool,
     /// Sends replies back through the provider, when the channel does.
     pub sender: Option<Arc<dyn ReplySender>>,
+    /// The Meta webhook (WhatsApp, Messenger, Instagram).
+    pub meta: Option<Arc<MetaWebhook>>,
+    /// WhatsApp: our number's id, which picks this instance for an event.
+    pub account: Option<String>,
 }
 
 /// Every configured channel, by name.
@@ -77,8 +86,21 @@ impl Channels {
                             push,
                             assemble: sms.assemble,
                             sender,
+                            meta: None,
+                            account: None,
                         }),
                     );
+                }
+                ChannelConfig::Whatsapp(meta)
+                | ChannelConfig::Messenger(meta)
+                | ChannelConfig::Instagram(meta) => {
+                    let label = format!("channels[{i}] ({})", meta.name);
+                    match meta_entry(ch.config.kind(), meta, ch.secret, ch.credentials) {
+                        Ok(entry) => {
+                            by_name.insert(meta.name.clone(), Arc::new(entry));
+                        }
+                        Err(e) => errors.push(FieldError::new(label, e)),
+                    }
                 }
             }
         }
@@ -92,6 +114,20 @@ impl Channels {
     /// The channel called `name`, when it is of `kind`.
     pub fn get(&self, kind: ChannelKind, name: &str) -> Option<&Arc<ChannelEntry>> {
         self.by_name.get(name).filter(|c| c.kind == kind)
+    }
+
+    /// The Meta channel called `name` (WhatsApp, Messenger or Instagram:
+    /// they share `/webhooks/whatsapp/{name}`).
+    pub fn meta(&self, name: &str) -> Option<&Arc<ChannelEntry>> {
+        self.by_name.get(name).filter(|c| c.meta.is_some())
+    }
+
+    /// The WhatsApp instance whose number is `account`, when one is
+    /// configured: one app may deliver every number's events to one URL.
+    pub fn by_account(&self, account: &str) -> Option<&Arc<ChannelEntry>> {
+        self.by_name
+            .values()
+            .find(|c| c.kind == ChannelKind::Whatsapp && c.account.as_deref() == Some(account))
     }
 
     /// Whether each channel instance joins chat fragments into one complaint.
@@ -124,6 +160,48 @@ impl Channels {
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
+}
+
+/// A Meta channel's webhook and, for WhatsApp with replies, its sender.
+fn meta_entry(
+    kind: ChannelKind,
+    meta: &MetaChannel,
+    secret: Option<&SecretString>,
+    credentials: &Credentials,
+) -> Result<ChannelEntry, String> {
+    let expose = |s: Option<&SecretString>| s.map(|s| s.expose_secret().to_owned());
+    let webhook = MetaWebhook::new(
+        kind,
+        meta.name.clone(),
+        expose(secret).unwrap_or_default().into_bytes(),
+        expose(credentials.verify_token.as_ref()).unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let sender = match (&meta.phone_number_id, &credentials.access_token) {
+        (Some(number), Some(token)) if meta.replies && kind == ChannelKind::Whatsapp => {
+            let api = GraphApi::new(
+                meta.graph_url.as_deref(),
+                token.expose_secret().to_owned(),
+                GRAPH_TIMEOUT,
+            )?;
+            let template = meta.template.as_ref().map(|name| Template {
+                name: name.clone(),
+                language: meta.template_language.clone(),
+            });
+            Some(Arc::new(WhatsappSender::new(api, number.clone(), template))
+                as Arc<dyn ReplySender>)
+        }
+        _ => None,
+    };
+    Ok(ChannelEntry {
+        name: meta.name.clone(),
+        kind,
+        push: None,
+        assemble: meta.assemble,
+        sender,
+        meta: Some(Arc::new(webhook)),
+        account: meta.phone_number_id.clone(),
+    })
 }
 
 /// The HTTP client every sender shares, made when the first needs it.

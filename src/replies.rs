@@ -299,6 +299,31 @@ impl Replier {
     }
 }
 
+/// Records the delivery statuses a channel reported for our replies.
+pub struct RecordStatuses {
+    /// The channel instance that sent them.
+    pub channel_name: String,
+    /// Provider message id, new state (`delivered`, `read`, `failed`, …)
+    /// and the provider's error, for each.
+    pub statuses: Vec<(String, &'static str, Option<String>)>,
+}
+
+impl Op for RecordStatuses {
+    type Output = usize;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<usize> {
+        let mut changed = 0;
+        for (id, state, error) in &self.statuses {
+            if c.outbound_status(&self.channel_name, id, state, error.as_deref())
+                .await?
+            {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,16 +14,23 @@ use super::secret::SecretRef;
 pub enum ChannelConfig {
     /// SMS through one provider's gateway.
     Sms(SmsChannel),
+    /// The WhatsApp Cloud API.
+    Whatsapp(MetaChannel),
+    /// Facebook Messenger, through a page.
+    Messenger(MetaChannel),
+    /// Instagram direct messages.
+    Instagram(MetaChannel),
 }
 
 /// The `kind` values [`ChannelConfig`] accepts.
-pub(crate) const CHANNEL_KINDS: &[&str] = &["sms"];
+pub(crate) const CHANNEL_KINDS: &[&str] = &["sms", "whatsapp", "messenger", "instagram"];
 
 impl ChannelConfig {
     /// The instance name, as used in `/webhooks/<kind>/<name>`.
     pub fn name(&self) -> &str {
         match self {
             Self::Sms(c) => &c.name,
+            Self::Whatsapp(c) | Self::Messenger(c) | Self::Instagram(c) => &c.name,
         }
     }
 
@@ -35,6 +42,9 @@ impl ChannelConfig {
     ) -> Option<Result<Self, Box<figment::Error>>> {
         match kind {
             "sms" => Some(fields.deserialize().map(Self::Sms).map_err(Box::new)),
+            "whatsapp" => Some(fields.deserialize().map(Self::Whatsapp).map_err(Box::new)),
+            "messenger" => Some(fields.deserialize().map(Self::Messenger).map_err(Box::new)),
+            "instagram" => Some(fields.deserialize().map(Self::Instagram).map_err(Box::new)),
             _ => None,
         }
     }
@@ -43,6 +53,17 @@ impl ChannelConfig {
     pub fn kind(&self) -> ChannelKind {
         match self {
             Self::Sms(_) => ChannelKind::Sms,
+            Self::Whatsapp(_) => ChannelKind::Whatsapp,
+            Self::Messenger(_) => ChannelKind::Messenger,
+            Self::Instagram(_) => ChannelKind::Instagram,
+        }
+    }
+
+    /// The Meta settings, for WhatsApp, Messenger and Instagram.
+    pub fn meta(&self) -> Option<&MetaChannel> {
+        match self {
+            Self::Sms(_) => None,
+            Self::Whatsapp(c) | Self::Messenger(c) | Self::Instagram(c) => Some(c),
         }
     }
 
@@ -50,6 +71,15 @@ impl ChannelConfig {
     pub fn secret_ref(&self) -> Option<&SecretRef> {
         match self {
             Self::Sms(c) => c.secret.as_ref(),
+            Self::Whatsapp(c) | Self::Messenger(c) | Self::Instagram(c) => c.app_secret.as_ref(),
+        }
+    }
+
+    /// The key that holds [`ChannelConfig::secret_ref`].
+    pub fn secret_key(&self) -> &'static str {
+        match self {
+            Self::Sms(_) => "secret",
+            _ => "app_secret",
         }
     }
 
@@ -58,15 +88,79 @@ impl ChannelConfig {
     pub fn takes_webhook(&self) -> bool {
         match self {
             Self::Sms(c) => c.provider != SmsProvider::Gammu,
+            _ => true,
         }
     }
 
-    /// Whether unsigned requests are accepted (local demos only).
+    /// Whether unsigned requests are accepted (local demos only; Meta
+    /// channels always check the signature).
     pub fn allow_unsigned(&self) -> bool {
         match self {
             Self::Sms(c) => c.allow_unsigned,
+            _ => false,
         }
     }
+
+    /// Whether messages from one sender join one complaint until the quiet
+    /// period passes.
+    pub fn assembles(&self) -> bool {
+        match self {
+            Self::Sms(c) => c.assemble,
+            Self::Whatsapp(c) | Self::Messenger(c) | Self::Instagram(c) => c.assemble,
+        }
+    }
+
+    /// Whether acknowledgements and notices go back through the channel.
+    pub fn replies(&self) -> bool {
+        match self {
+            Self::Sms(c) => c.replies,
+            Self::Whatsapp(c) | Self::Messenger(c) | Self::Instagram(c) => c.replies,
+        }
+    }
+}
+
+/// `kind = "whatsapp"`, `"messenger"` or `"instagram"`: a Meta app that
+/// calls `/webhooks/whatsapp/<name>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaChannel {
+    /// Instance name, as for every channel.
+    pub name: String,
+    /// The app secret Meta signs each webhook with.
+    #[serde(default)]
+    pub app_secret: Option<SecretRef>,
+    /// The token Meta's subscription handshake must present.
+    #[serde(default)]
+    pub verify_token: Option<SecretRef>,
+    /// The Graph API access token: media downloads and replies.
+    #[serde(default)]
+    pub access_token: Option<SecretRef>,
+    /// The Graph API base URL, when not Meta's public one.
+    #[serde(default)]
+    pub graph_url: Option<String>,
+    /// WhatsApp: our number's id. Events for it are this instance's, and
+    /// replies are sent from it.
+    #[serde(default)]
+    pub phone_number_id: Option<String>,
+    /// Join a citizen's messages into one complaint until the quiet period
+    /// passes.
+    #[serde(default = "default_true")]
+    pub assemble: bool,
+    /// Send the acknowledgement and status notices back (WhatsApp).
+    #[serde(default = "default_true")]
+    pub replies: bool,
+    /// WhatsApp: the approved template sent when more than 24 hours passed
+    /// since the citizen last wrote; its body takes the tracking code as
+    /// `{{1}}`.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// The template's language code.
+    #[serde(default = "default_template_language")]
+    pub template_language: String,
+}
+
+fn default_template_language() -> String {
+    "id".to_owned()
 }
 
 /// `kind = "sms"`: an SMS gateway that calls `/webhooks/sms/<name>`.

@@ -51,6 +51,10 @@ pub struct Credentials {
     pub api_secret: Option<SecretString>,
     /// `password`.
     pub password: Option<SecretString>,
+    /// Meta: `access_token`.
+    pub access_token: Option<SecretString>,
+    /// Meta: `verify_token`.
+    pub verify_token: Option<SecretString>,
 }
 
 /// A sink's configuration with its resolved secret.

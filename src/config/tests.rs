@@ -298,7 +298,9 @@ fn env_and_file_secrets_resolve() {
     let sms = settings.channel("sms-utama").expect("channel exists");
     assert_eq!(sms.secret.map(|s| s.expose_secret()), Some("from-file"));
     assert_eq!(sms.config.kind(), salur_channels_core::ChannelKind::Sms);
-    let ChannelConfig::Sms(sms_config) = sms.config;
+    let ChannelConfig::Sms(sms_config) = sms.config else {
+        panic!("an SMS channel");
+    };
     assert_eq!(sms_config.provider, SmsProvider::Twilio);
     assert!(sms_config.assemble, "assemble defaults to true");
     assert!(!sms_config.allow_unsigned);
@@ -428,8 +430,8 @@ fn check_config_reports_every_problem_with_its_path() {
         replies = false
 
         [[channels]]
-        name = "wa-utama"
-        kind = "whatsapp"
+        name = "tg-utama"
+        kind = "telegram"
 
         [[channels]]
         name = "sms-tiga"
@@ -452,8 +454,8 @@ fn check_config_reports_every_problem_with_its_path() {
         ("channels[1] (sms-dua).secret", "no secret"),
         ("channels[2] (sms-dua).name", "duplicate channel name"),
         (
-            "channels[3] (wa-utama).kind",
-            "unknown channel kind `whatsapp`",
+            "channels[3] (tg-utama).kind",
+            "unknown channel kind `telegram`",
         ),
         ("channels[4] (sms-tiga).colour", "unknown field"),
         ("database.url", "unsupported database"),
@@ -583,7 +585,7 @@ fn every_listed_kind_deserializes() {
     for kind in sinks::SINK_KINDS {
         assert!(SinkConfig::from_kind(kind, &empty).is_some(), "{kind}");
     }
-    assert!(ChannelConfig::from_kind("whatsapp", &empty).is_none());
+    assert!(ChannelConfig::from_kind("telegram", &empty).is_none());
     assert!(SinkConfig::from_kind("kafka", &empty).is_none());
 }
 
@@ -715,6 +717,69 @@ fn sending_providers_need_their_api_settings_unless_replies_are_off() {
         (
             "channels[3] (sms-gammu).inject_command",
             "must name a program",
+        ),
+    ];
+    for (path, needle) in expected {
+        assert_error(&errors, path, needle);
+    }
+    assert_eq!(errors.len(), expected.len(), "{}", report(&errors));
+}
+
+#[test]
+fn meta_channels_need_their_secret_token_and_sending_settings() {
+    let file = toml_file(
+        r#"
+        [[channels]]
+        name = "wa-utama"
+        kind = "whatsapp"
+        app_secret = "env:WA_SECRET"
+        verify_token = "env:WA_VERIFY"
+        access_token = "env:WA_TOKEN"
+        phone_number_id = "106540352242922"
+        template = "aduan_diterima"
+
+        [[channels]]
+        name = "wa-kedua"
+        kind = "whatsapp"
+        phone_number_id = "nomor-dua"
+        graph_url = "graph.facebook.com"
+
+        [[channels]]
+        name = "fb-halaman"
+        kind = "messenger"
+        app_secret = "env:WA_SECRET"
+        verify_token = "env:WA_VERIFY"
+        phone_number_id = "1"
+
+        [[channels]]
+        name = "ig-akun"
+        kind = "instagram"
+        app_secret = "env:WA_SECRET"
+        verify_token = "env:WA_VERIFY"
+        replies = false
+        "#,
+    );
+    let vars = env(&[("WA_SECRET", "s"), ("WA_VERIFY", "v"), ("WA_TOKEN", "t")]);
+    let errors = invalid(Some(file.path()), &vars);
+    let expected = [
+        ("channels[1] (wa-kedua).app_secret", "no app secret"),
+        (
+            "channels[1] (wa-kedua).verify_token",
+            "subscription handshake",
+        ),
+        ("channels[1] (wa-kedua).graph_url", "not a valid URL"),
+        ("channels[1] (wa-kedua).phone_number_id", "digits"),
+        (
+            "channels[1] (wa-kedua).access_token",
+            "needed to send replies",
+        ),
+        (
+            "channels[2] (fb-halaman).phone_number_id",
+            "only WhatsApp channels",
+        ),
+        (
+            "channels[2] (fb-halaman).replies",
+            "replies through messenger",
         ),
     ];
     for (path, needle) in expected {

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::channels::{ChannelConfig, SmsChannel, channel_name_problem};
+use salur_channels_core::ChannelKind;
+
+use super::channels::{ChannelConfig, MetaChannel, SmsChannel, channel_name_problem};
 use super::load::{Item, Loaded, item_label};
 use super::secret::{Environment, SecretRef};
 use super::sections::{
@@ -322,19 +324,30 @@ impl Checker<'_> {
                 }
                 self.sms(&label, sms)
             }
+            ChannelConfig::Whatsapp(meta)
+            | ChannelConfig::Messenger(meta)
+            | ChannelConfig::Instagram(meta) => self.meta(&label, channel.kind(), meta),
         };
+        let key = channel.secret_key();
         let secret = match channel.secret_ref() {
-            Some(secret) => self.secret(&format!("{label}.secret"), secret).filter(|s| {
+            Some(secret) => self.secret(&format!("{label}.{key}"), secret).filter(|s| {
                 let empty = s.expose_secret().is_empty();
                 if empty {
-                    self.error(format!("{label}.secret"), "is empty");
+                    self.error(format!("{label}.{key}"), "is empty");
                 }
                 !empty
             }),
             None if channel.allow_unsigned() || !channel.takes_webhook() => None,
+            None if channel.meta().is_some() => {
+                self.error(
+                    format!("{label}.{key}"),
+                    "no app secret: Meta signs every webhook with it",
+                );
+                None
+            }
             None => {
                 self.error(
-                    format!("{label}.secret"),
+                    format!("{label}.{key}"),
                     "no secret: set `secret`, or `allow_unsigned = true` for a local demo only",
                 );
                 None
@@ -374,6 +387,7 @@ impl Checker<'_> {
             api_key: resolve(self, "api_key", &sms.api_key),
             api_secret: resolve(self, "api_secret", &sms.api_secret),
             password: resolve(self, "password", &sms.password),
+            ..Credentials::default()
         };
         if let Some(method) = &sms.signature_method
             && let Err(e) = method.parse::<salur_channel_sms::vonage::SignatureMethod>()
@@ -411,6 +425,74 @@ impl Checker<'_> {
                         sms.provider.as_str()
                     ),
                 );
+            }
+        }
+        credentials
+    }
+}
+
+impl Checker<'_> {
+    /// The settings of a WhatsApp, Messenger or Instagram channel; returns
+    /// its resolved tokens.
+    fn meta(&mut self, label: &str, kind: ChannelKind, meta: &MetaChannel) -> Credentials {
+        let token = |cx: &mut Self, key: &str, r: &Option<SecretRef>| {
+            let value = r
+                .as_ref()
+                .and_then(|r| cx.secret(&format!("{label}.{key}"), r))?;
+            if value.expose_secret().is_empty() {
+                cx.error(format!("{label}.{key}"), "is empty");
+                return None;
+            }
+            Some(value)
+        };
+        let credentials = Credentials {
+            access_token: token(self, "access_token", &meta.access_token),
+            verify_token: token(self, "verify_token", &meta.verify_token),
+            ..Credentials::default()
+        };
+        if meta.verify_token.is_none() {
+            self.error(
+                format!("{label}.verify_token"),
+                "needed: Meta's subscription handshake presents it",
+            );
+        }
+        if let Some(url) = &meta.graph_url
+            && let Err(why) = http_url(url)
+        {
+            self.error(format!("{label}.graph_url"), why);
+        }
+        if let Some(id) = &meta.phone_number_id
+            && (id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            self.error(
+                format!("{label}.phone_number_id"),
+                "must be the number's id from WhatsApp Manager (digits)",
+            );
+        }
+        if kind != ChannelKind::Whatsapp && meta.phone_number_id.is_some() {
+            self.error(
+                format!("{label}.phone_number_id"),
+                "only WhatsApp channels have a phone number id",
+            );
+        }
+        if meta.replies {
+            if kind != ChannelKind::Whatsapp {
+                self.error(
+                    format!("{label}.replies"),
+                    format!("replies through {kind} are not available; set `replies = false`"),
+                );
+            } else {
+                for (key, set) in [
+                    ("access_token", meta.access_token.is_some()),
+                    ("phone_number_id", meta.phone_number_id.is_some()),
+                ] {
+                    if !set {
+                        self.error(
+                            format!("{label}.{key}"),
+                            "needed to send replies through WhatsApp; set it, or `replies = false`",
+                        );
+                    }
+                }
             }
         }
         credentials

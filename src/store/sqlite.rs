@@ -80,6 +80,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0005_outbound_messages.sql",
         include_str!("../../migrations/sqlite/0005_outbound_messages.sql"),
     ),
+    (
+        6,
+        "0006_outbound_provider_id.sql",
+        include_str!("../../migrations/sqlite/0006_outbound_provider_id.sql"),
+    ),
 ];
 
 trait Job: Send {

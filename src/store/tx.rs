@@ -321,6 +321,17 @@ pub trait Tx: Send {
         next: Option<DateTime<Utc>>,
         error: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Records what the provider reported of a sent reply, named by the
+    /// provider's id: `delivered`, `read`, or `failed` with its error. A
+    /// state never moves back (a late `delivered` after `read` changes
+    /// nothing). Returns whether a reply changed.
+    fn outbound_status(
+        &mut self,
+        channel_name: &str,
+        provider_message_id: &str,
+        state: &str,
+        error: Option<&str>,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// The replies queued for a complaint, oldest first.
     fn outbound_for_complaint(
         &mut self,
@@ -1307,6 +1318,27 @@ impl<E: Exec> Tx for E {
         )
         .await?;
         Ok(())
+    }
+
+    async fn outbound_status(
+        &mut self,
+        channel_name: &str,
+        provider_message_id: &str,
+        state: &str,
+        error: Option<&str>,
+    ) -> Result<bool> {
+        let changed = self
+            .execute(
+                "UPDATE outbound_messages SET state = $3, last_error = COALESCE($4, last_error) \
+                 WHERE channel_name = $1 AND provider_message_id = $2 \
+                 AND (CASE state WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 WHEN 'read' THEN 3 \
+                 WHEN 'failed' THEN 4 ELSE 9 END) \
+                 < (CASE $3 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 WHEN 'read' THEN 3 \
+                 WHEN 'failed' THEN 4 ELSE 0 END)",
+                &params![channel_name, provider_message_id, state, error],
+            )
+            .await?;
+        Ok(changed > 0)
     }
 
     async fn outbound_for_complaint(&mut self, complaint_id: &str) -> Result<Vec<OutboundRow>> {

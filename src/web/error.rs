@@ -13,6 +13,9 @@ pub enum ApiError {
     /// Missing or wrong credentials or signature.
     #[error("{0}")]
     Unauthorized(String),
+    /// Authenticated, but refused (Meta's handshake with a wrong token).
+    #[error("{0}")]
+    Forbidden(String),
     /// No such resource or channel.
     #[error("{0}")]
     NotFound(String),
@@ -37,6 +40,7 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),

@@ -33,6 +33,10 @@ pub fn router(app: Arc<App>) -> Router {
             get(webhooks::sms).post(webhooks::sms),
         )
         .route(
+            "/webhooks/whatsapp/{name}",
+            get(webhooks::meta_handshake).post(webhooks::meta_events),
+        )
+        .route(
             "/api/v1/complaints",
             get(api::list_complaints).post(api::create_complaint),
         )

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest as _, Path, Request, State};
-use axum::http::header;
+use axum::extract::{FromRequest as _, Path, RawQuery, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use salur_channels_core::{ChannelError, ChannelKind, IntakeReceipt, PushRequest};
 
@@ -101,4 +101,120 @@ async fn push(
         answer.body,
     )
         .into_response())
+}
+
+/// `GET /webhooks/whatsapp/{name}`: Meta's subscription handshake, for
+/// WhatsApp, Messenger and Instagram channels alike. Answers the bare
+/// challenge when the verify token matches, 403 otherwise.
+pub async fn meta_handshake(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let webhook = meta_webhook(&app, &name)?;
+    let challenge = webhook
+        .handshake(query.as_deref().unwrap_or_default())
+        .map_err(|e| {
+            tracing::info!(channel = %name, error = %e, "Meta handshake refused");
+            ApiError::Forbidden(format!("verification refused: {e}"))
+        })?;
+    Ok(([(header::CONTENT_TYPE, "text/plain")], challenge).into_response())
+}
+
+/// `POST /webhooks/whatsapp/{name}`: Meta's events. The signature is
+/// checked over the raw body; then every message of every entry is stored
+/// (each commits before the answer) and every delivery status recorded.
+/// A WhatsApp event for another configured number goes to that number's
+/// instance. 200 means all of it is stored; on any failure Meta retries the
+/// whole body, and what was stored already is recognised by its id.
+pub async fn meta_events(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let entry = app
+        .channels
+        .meta(&name)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("no Meta channel named `{name}`")))?;
+    let webhook = meta_webhook(&app, &name)?;
+    let signature = request
+        .headers()
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = Bytes::from_request(request, &()).await.map_err(|e| {
+        app.metrics.intake(&name, "invalid");
+        body_error(e, app.body_limit)
+    })?;
+    webhook.verify(&body, signature.as_deref()).map_err(|e| {
+        app.metrics.intake(&name, "unauthorized");
+        tracing::info!(channel = %name, error = %e, "webhook refused");
+        ApiError::Unauthorized(e.to_string())
+    })?;
+    let events = webhook.parse(&body, chrono::Utc::now()).map_err(|e| {
+        app.metrics.intake(&name, "invalid");
+        ApiError::BadRequest(e.to_string())
+    })?;
+    for event in events.messages {
+        let mut message = event.message;
+        if let Some(other) = event
+            .account
+            .as_deref()
+            .filter(|a| entry.account.as_deref() != Some(a))
+            .and_then(|a| app.channels.by_account(a))
+        {
+            message.channel_name.clone_from(&other.name);
+        }
+        let channel = message.channel_name.clone();
+        app.ingest(message).await.inspect_err(|_| {
+            app.metrics.intake(&channel, "error");
+            app.metrics.failure("intake");
+        })?;
+    }
+    let mut by_channel: std::collections::HashMap<String, Vec<_>> = Default::default();
+    for status in events.statuses {
+        let channel = status
+            .account
+            .as_deref()
+            .filter(|a| entry.account.as_deref() != Some(a))
+            .and_then(|a| app.channels.by_account(a))
+            .map_or_else(|| name.clone(), |c| c.name.clone());
+        let error = (!status.errors.is_empty()).then(|| {
+            status
+                .errors
+                .iter()
+                .map(|(code, title)| format!("{code}: {title}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        by_channel.entry(channel).or_default().push((
+            status.provider_message_id,
+            status.state.as_str(),
+            error,
+        ));
+    }
+    for (channel_name, statuses) in by_channel {
+        app.store
+            .write(crate::replies::RecordStatuses {
+                channel_name,
+                statuses,
+            })
+            .await?;
+    }
+    app.metrics
+        .intake_seconds
+        .observe(started.elapsed().as_secs_f64());
+    Ok((StatusCode::OK, "OK").into_response())
+}
+
+fn meta_webhook(
+    app: &App,
+    name: &str,
+) -> Result<Arc<salur_channel_whatsapp::MetaWebhook>, ApiError> {
+    app.channels
+        .meta(name)
+        .and_then(|c| c.meta.clone())
+        .ok_or_else(|| ApiError::NotFound(format!("no Meta channel named `{name}`")))
 }

@@ -13,3 +13,4 @@ mod outbox;
 mod sms_parts;
 mod story;
 mod support;
+mod whatsapp;

@@ -255,13 +255,13 @@ impl GraphApi {
         let bytes = self.download(file_url, max_bytes).await?;
         let digest = Sha256::digest(&bytes);
         let got = hex::encode(digest);
-        if let Some(stated) = stated_sha256.or(lookup.sha256.as_deref()) {
-            if decode_digest(stated).as_deref() != Some(digest.as_slice()) {
-                return Err(MediaError::Checksum {
-                    stated: stated.to_owned(),
-                    got,
-                });
-            }
+        if let Some(stated) = stated_sha256.or(lookup.sha256.as_deref())
+            && decode_digest(stated).as_deref() != Some(digest.as_slice())
+        {
+            return Err(MediaError::Checksum {
+                stated: stated.to_owned(),
+                got,
+            });
         }
         Ok(Media {
             bytes,

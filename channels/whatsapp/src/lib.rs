@@ -102,6 +102,18 @@ pub enum DeliveryState {
     Failed,
 }
 
+impl DeliveryState {
+    /// The state's name, as recorded on our reply.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// A status callback for one of our outgoing messages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryStatus {

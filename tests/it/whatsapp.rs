@@ -1,0 +1,262 @@
+//! The WhatsApp channel through the real app: handshake, signed events,
+//! flagged types, concurrent redelivery, replies through a fake Graph API
+//! and the delivery statuses that come back.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+
+use salur::store::{Op, OutboundRow, Result as StoreResult, Tx};
+use salur_channels_core::signature::hmac_sha256_hex;
+use serde_json::{Value, json};
+
+use crate::support::{Backend, TestApp, TestDb, config_toml, eventually, test_env};
+
+const APP_SECRET: &str = "meta-app-secret";
+const VERIFY: &str = "verify-me";
+const TOKEN: &str = "EAAG-test-token";
+const NUMBER_ID: &str = "106540352242922";
+const FAST: &str = "quiet_period = \"1s\"\nseal_interval = \"100ms\"";
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/channels/whatsapp/tests/fixtures/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn channel(extra: &str) -> String {
+    format!(
+        "[[channels]]\nname = \"wa-utama\"\nkind = \"whatsapp\"\napp_secret = \"env:T_WA_SECRET\"\n\
+         verify_token = \"env:T_WA_VERIFY\"\n{extra}\n"
+    )
+}
+
+async fn start(db: &TestDb, extra: &str) -> TestApp {
+    let env = test_env(&[
+        ("T_WA_SECRET", APP_SECRET),
+        ("T_WA_VERIFY", VERIFY),
+        ("T_WA_TOKEN", TOKEN),
+    ]);
+    TestApp::start(&config_toml(&db.url, FAST, extra), &env).await
+}
+
+async fn post(app: &TestApp, body: &str, signature: Option<String>) -> reqwest::Response {
+    let mut request = app
+        .http
+        .post(format!("{}/webhooks/whatsapp/wa-utama", app.base))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(s) = signature {
+        request = request.header("x-hub-signature-256", s);
+    }
+    request.send().await.expect("post")
+}
+
+fn signed(body: &str) -> Option<String> {
+    Some(format!(
+        "sha256={}",
+        hmac_sha256_hex(APP_SECRET.as_bytes(), body.as_bytes())
+    ))
+}
+
+struct Quarantined;
+
+impl Op for Quarantined {
+    type Output = i64;
+    async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<i64> {
+        c.count_quarantine().await
+    }
+}
+
+struct Replies(String);
+
+impl Op for Replies {
+    type Output = Vec<OutboundRow>;
+    async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<Vec<OutboundRow>> {
+        c.outbound_for_complaint(&self.0).await
+    }
+}
+
+async fn events_are_stored_flagged_and_checked(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let app = start(&db, &channel("replies = false")).await;
+
+    // Meta's subscription handshake.
+    let url = format!("{}/webhooks/whatsapp/wa-utama", app.base);
+    let ok = app
+        .http
+        .get(format!(
+            "{url}?hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=8841"
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.expect("text"), "8841");
+    let refused = app
+        .http
+        .get(format!(
+            "{url}?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(refused.status(), 403);
+
+    // Wrong, missing and re-ordered signatures store nothing.
+    let body = fixture("wa_unknown_type");
+    let wrong = Some(format!(
+        "sha256={}",
+        hmac_sha256_hex(b"other", body.as_bytes())
+    ));
+    assert_eq!(post(&app, &body, wrong).await.status(), 401);
+    assert_eq!(post(&app, &body, None).await.status(), 401);
+    let value: Value = serde_json::from_str(&body).expect("json");
+    let reordered = serde_json::to_string(&value).expect("json");
+    assert_ne!(reordered, body);
+    assert_eq!(post(&app, &reordered, signed(&body)).await.status(), 401);
+    assert_eq!(
+        post(&app, "{\"object\":", signed("{\"object\":"))
+            .await
+            .status(),
+        400
+    );
+    let huge = format!(
+        "{{\"object\":\"whatsapp_business_account\",\"pad\":\"{}\"}}",
+        "x".repeat(70_000)
+    );
+    assert_eq!(post(&app, &huge, signed(&huge)).await.status(), 413);
+    assert_eq!(app.counts().await.messages, 0);
+    let missing = app
+        .http
+        .post(format!("{}/webhooks/whatsapp/nope", app.base))
+        .body(body.clone())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(missing.status(), 404);
+
+    // An unknown type is stored and quarantined; the text beside it in the
+    // same batch becomes a complaint.
+    assert_eq!(post(&app, &body, signed(&body)).await.status(), 200);
+    let counts = eventually(Duration::from_secs(10), || async {
+        let c = app.counts().await;
+        (c.complaints == 1 && app.read(Quarantined).await == 1).then_some(c)
+    })
+    .await
+    .expect("one complaint and one quarantined message");
+    assert_eq!(counts.messages, 2);
+
+    // The same wamid delivered 20 times at once is one message.
+    let image = fixture("wa_image");
+    let answers =
+        futures_util::future::join_all((0..20).map(|_| post(&app, &image, signed(&image)))).await;
+    assert!(answers.iter().all(|a| a.status() == 200));
+    assert_eq!(app.counts().await.messages, 3);
+    app.stop().await;
+    db.drop_db().await;
+}
+
+crate::both_backends!(events_are_stored_flagged_and_checked);
+
+/// A fake Graph API messages endpoint: records what it is sent and answers
+/// with a new wamid.
+#[derive(Default)]
+struct Graph {
+    sent: Mutex<Vec<(String, Value)>>,
+}
+
+async fn messages(
+    State(graph): State<Arc<Graph>>,
+    Path(number): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (axum::http::StatusCode, Json<Value>) {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if auth != format!("Bearer {TOKEN}") || number != NUMBER_ID {
+        return (
+            axum::http::StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"message": "Invalid OAuth access token.", "code": 190}})),
+        );
+    }
+    graph.sent.lock().expect("sent").push((auth, body));
+    (
+        axum::http::StatusCode::OK,
+        Json(json!({"messaging_product": "whatsapp", "messages": [{"id": "wamid.OURACK001"}]})),
+    )
+}
+
+#[tokio::test]
+async fn the_acknowledgement_goes_out_and_its_statuses_come_back() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let graph = Arc::new(Graph::default());
+    let router = axum::Router::new()
+        .route("/v21.0/{number}/messages", axum::routing::post(messages))
+        .with_state(graph.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let graph_url = format!("http://{}/v21.0", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    let app = start(
+        &db,
+        &channel(&format!(
+            "access_token = \"env:T_WA_TOKEN\"\nphone_number_id = \"{NUMBER_ID}\"\n\
+             graph_url = \"{graph_url}\"\nassemble = false"
+        )),
+    )
+    .await;
+
+    let body = fixture("wa_text");
+    assert_eq!(post(&app, &body, signed(&body)).await.status(), 200);
+    let complaint = eventually(Duration::from_secs(10), || async {
+        let list: Value = app.api_get("/api/v1/complaints").await.json().await.ok()?;
+        list["items"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await
+    .expect("a complaint");
+    let sent = eventually(Duration::from_secs(10), || async {
+        let rows = app.read(Replies(complaint.clone())).await;
+        rows.into_iter().find(|r| r.state == "sent")
+    })
+    .await
+    .expect("the acknowledgement is sent");
+    assert_eq!(sent.provider_message_id.as_deref(), Some("wamid.OURACK001"));
+    let posted = graph.sent.lock().expect("sent").clone();
+    assert_eq!(posted.len(), 1);
+    let (_, message) = &posted[0];
+    assert_eq!(message["to"], "6281234567890");
+    assert_eq!(message["type"], "text");
+    let code = sent.tracking_code.clone().expect("code");
+    assert!(
+        message["text"]["body"]
+            .as_str()
+            .is_some_and(|t| t.contains(&code)),
+        "{message}"
+    );
+
+    // sent, delivered, read; then a late `delivered` moves nothing back.
+    let statuses = fixture("wa_status_only");
+    assert_eq!(post(&app, &statuses, signed(&statuses)).await.status(), 200);
+    let rows = app.read(Replies(complaint.clone())).await;
+    assert_eq!(rows[0].state, "read");
+    let late = statuses.replace("\"read\"", "\"delivered\"");
+    assert_eq!(post(&app, &late, signed(&late)).await.status(), 200);
+    let rows = app.read(Replies(complaint)).await;
+    assert_eq!(rows[0].state, "read");
+    app.stop().await;
+    db.drop_db().await;
+}
