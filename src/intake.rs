@@ -269,14 +269,27 @@ async fn process<C: Tx>(
     let message_id = p.message_id.to_string();
     let reporter = resolve_reporter(c, p, now).await?;
 
-    // A reply to, or a quote of, an existing complaint of this reporter.
-    let quoted = m
-        .reply_to
-        .as_deref()
-        .and_then(|r| TrackingCode::parse(r).ok())
-        .or_else(|| TrackingCode::find_in_text(&p.text));
-    if let Some(code) = quoted
-        && let Some(target) = c.complaint_by_tracking_code(code.as_str()).await?
+    // A reply to one of our messages about a complaint of this reporter,
+    // or a quote of its tracking code.
+    let replied = match m.reply_to.as_deref() {
+        Some(r) if TrackingCode::parse(r).is_err() => {
+            c.complaint_by_reply_id(&m.channel_name, r).await?
+        }
+        _ => None,
+    };
+    let target = match replied {
+        Some(target) => Some(target),
+        None => match m
+            .reply_to
+            .as_deref()
+            .and_then(|r| TrackingCode::parse(r).ok())
+            .or_else(|| TrackingCode::find_in_text(&p.text))
+        {
+            Some(code) => c.complaint_by_tracking_code(code.as_str()).await?,
+            None => None,
+        },
+    };
+    if let Some(target) = target
         && target.reporter_id == reporter.id
     {
         return add_to(c, target, p, s, now).await;

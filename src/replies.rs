@@ -270,7 +270,7 @@ impl Replier {
                     } else {
                         ReplyKind::StatusNotice
                     },
-                    last_inbound_at: None,
+                    last_inbound_at: o.last_inbound_at,
                 };
                 sender.send(&reply).await
             }

@@ -574,6 +574,9 @@ pub struct OutboundRow {
     pub provider_message_id: Option<String>,
     /// The last failure.
     pub last_error: Option<String>,
+    /// When the citizen last wrote about the complaint: channels with a
+    /// reply window (WhatsApp's 24 hours) choose how to send by it.
+    pub last_inbound_at: Option<DateTime<Utc>>,
 }
 
 by_position!(OutboundRow {
@@ -586,5 +589,6 @@ by_position!(OutboundRow {
     state,
     attempts,
     provider_message_id,
-    last_error
+    last_error,
+    last_inbound_at
 });

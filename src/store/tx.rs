@@ -153,6 +153,13 @@ pub trait Tx: Send {
     ) -> impl Future<Output = Result<Option<ComplaintRow>>> + Send;
     /// A complaint by id.
     fn complaint(&mut self, id: &str) -> impl Future<Output = Result<Option<ComplaintRow>>> + Send;
+    /// The complaint one of our replies belongs to, named by the provider's
+    /// id for that reply (a WhatsApp `context.id`).
+    fn complaint_by_reply_id(
+        &mut self,
+        channel_name: &str,
+        provider_message_id: &str,
+    ) -> impl Future<Output = Result<Option<ComplaintRow>>> + Send;
     /// A complaint by tracking code.
     fn complaint_by_tracking_code(
         &mut self,
@@ -905,6 +912,22 @@ impl<E: Exec> Tx for E {
         first(self, complaint_select!("WHERE id = $1"), &params![id]).await
     }
 
+    async fn complaint_by_reply_id(
+        &mut self,
+        channel_name: &str,
+        provider_message_id: &str,
+    ) -> Result<Option<ComplaintRow>> {
+        first(
+            self,
+            complaint_select!(
+                "WHERE id = (SELECT complaint_id FROM outbound_messages \
+                 WHERE channel_name = $1 AND provider_message_id = $2 LIMIT 1)"
+            ),
+            &params![channel_name, provider_message_id],
+        )
+        .await
+    }
+
     async fn complaint_by_tracking_code(&mut self, code: &str) -> Result<Option<ComplaintRow>> {
         first(
             self,
@@ -1285,7 +1308,8 @@ impl<E: Exec> Tx for E {
              WHERE state = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until < $1) \
              ORDER BY next_attempt_at LIMIT $3",
             ") RETURNING id, channel_name, recipient, kind, body, tracking_code, state, attempts, \
-             provider_message_id, last_error"
+             provider_message_id, last_error, \
+             (SELECT last_message_at FROM complaints WHERE complaints.id = outbound_messages.complaint_id)"
         );
         self.fetch_all(sql, &params![now, lease_until, limit]).await
     }
@@ -1344,8 +1368,9 @@ impl<E: Exec> Tx for E {
     async fn outbound_for_complaint(&mut self, complaint_id: &str) -> Result<Vec<OutboundRow>> {
         self.fetch_all(
             "SELECT id, channel_name, recipient, kind, body, tracking_code, state, attempts, \
-             provider_message_id, last_error FROM outbound_messages WHERE complaint_id = $1 \
-             ORDER BY created_at, id",
+             provider_message_id, last_error, \
+             (SELECT last_message_at FROM complaints WHERE complaints.id = outbound_messages.complaint_id) \
+             FROM outbound_messages WHERE complaint_id = $1 ORDER BY created_at, id",
             &params![complaint_id],
         )
         .await

@@ -255,8 +255,27 @@ async fn the_acknowledgement_goes_out_and_its_statuses_come_back() {
     assert_eq!(rows[0].state, "read");
     let late = statuses.replace("\"read\"", "\"delivered\"");
     assert_eq!(post(&app, &late, signed(&late)).await.status(), 200);
-    let rows = app.read(Replies(complaint)).await;
+    let rows = app.read(Replies(complaint.clone())).await;
     assert_eq!(rows[0].state, "read");
+
+    // A reply to our acknowledgement (its `context.id`) joins that
+    // complaint instead of opening another, though this channel does not
+    // join fragments.
+    let reply = fixture("wa_reply_context");
+    assert_eq!(post(&app, &reply, signed(&reply)).await.status(), 200);
+    let joined = eventually(Duration::from_secs(10), || async {
+        let c = app.counts().await;
+        (c.messages == 2).then_some(c)
+    })
+    .await
+    .expect("the reply is stored");
+    let detail = eventually(Duration::from_secs(10), || async {
+        let d = app.complaint(&complaint).await;
+        (d["message_ids"].as_array().map(Vec::len) == Some(2)).then_some(d)
+    })
+    .await
+    .unwrap_or_else(|| panic!("the reply joins {complaint}"));
+    assert_eq!(joined.complaints, 1, "{detail}");
     app.stop().await;
     db.drop_db().await;
 }
