@@ -14,6 +14,8 @@ use salur_channels_core::{ChannelError, ChannelKind, IntakeReceipt, PushRequest}
 
 use super::error::{ApiError, body_error};
 use crate::app::App;
+use crate::channels::ChannelEntry;
+use salur_channel_whatsapp::MetaWebhook;
 
 /// `GET`/`POST /webhooks/sms/{name}`.
 pub async fn sms(
@@ -111,7 +113,7 @@ pub async fn meta_handshake(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let webhook = meta_webhook(&app, &name)?;
+    let (_, webhook) = meta_channel(&app, &name)?;
     let challenge = webhook
         .handshake(query.as_deref().unwrap_or_default())
         .map_err(|e| {
@@ -133,12 +135,15 @@ pub async fn meta_events(
     request: Request,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let entry = app
-        .channels
-        .meta(&name)
-        .cloned()
-        .ok_or_else(|| ApiError::NotFound(format!("no Meta channel named `{name}`")))?;
-    let webhook = meta_webhook(&app, &name)?;
+    let (entry, webhook) = meta_channel(&app, &name)?;
+    // The instance an event belongs to: the one whose number it names,
+    // when that is another configured WhatsApp number.
+    let instance = |account: Option<&str>| {
+        account
+            .filter(|a| entry.account.as_deref() != Some(*a))
+            .and_then(|a| app.channels.by_account(a))
+            .map_or_else(|| name.clone(), |c| c.name.clone())
+    };
     let signature = request
         .headers()
         .get("x-hub-signature-256")
@@ -159,14 +164,7 @@ pub async fn meta_events(
     })?;
     for event in events.messages {
         let mut message = event.message;
-        if let Some(other) = event
-            .account
-            .as_deref()
-            .filter(|a| entry.account.as_deref() != Some(a))
-            .and_then(|a| app.channels.by_account(a))
-        {
-            message.channel_name.clone_from(&other.name);
-        }
+        message.channel_name = instance(event.account.as_deref());
         let channel = message.channel_name.clone();
         app.ingest(message).await.inspect_err(|_| {
             app.metrics.intake(&channel, "error");
@@ -175,12 +173,7 @@ pub async fn meta_events(
     }
     let mut by_channel: std::collections::HashMap<String, Vec<_>> = Default::default();
     for status in events.statuses {
-        let channel = status
-            .account
-            .as_deref()
-            .filter(|a| entry.account.as_deref() != Some(a))
-            .and_then(|a| app.channels.by_account(a))
-            .map_or_else(|| name.clone(), |c| c.name.clone());
+        let channel = instance(status.account.as_deref());
         let error = (!status.errors.is_empty()).then(|| {
             status
                 .errors
@@ -209,12 +202,10 @@ pub async fn meta_events(
     Ok((StatusCode::OK, "OK").into_response())
 }
 
-fn meta_webhook(
-    app: &App,
-    name: &str,
-) -> Result<Arc<salur_channel_whatsapp::MetaWebhook>, ApiError> {
+/// The Meta channel `name` and its webhook.
+fn meta_channel(app: &App, name: &str) -> Result<(Arc<ChannelEntry>, Arc<MetaWebhook>), ApiError> {
     app.channels
         .meta(name)
-        .and_then(|c| c.meta.clone())
+        .and_then(|c| Some((c.clone(), c.meta.clone()?)))
         .ok_or_else(|| ApiError::NotFound(format!("no Meta channel named `{name}`")))
 }
