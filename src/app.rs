@@ -40,6 +40,8 @@ pub struct App {
     pub process_wake: Arc<Notify>,
     /// Wakes the replier when replies may have been queued.
     pub reply_wake: Arc<Notify>,
+    /// Wakes the media fetcher when attachments may have been recorded.
+    pub media_wake: Arc<Notify>,
     /// Largest accepted request body.
     pub body_limit: usize,
 }
@@ -178,6 +180,7 @@ impl App {
             dispatch_wake: Arc::new(Notify::new()),
             process_wake: Arc::new(Notify::new()),
             reply_wake: Arc::new(Notify::new()),
+            media_wake: Arc::new(Notify::new()),
         }))
     }
 
@@ -261,7 +264,11 @@ impl App {
                 },
                 self.process_wake.clone(),
                 c.intake.seal_interval,
-                vec![self.dispatch_wake.clone(), self.reply_wake.clone()],
+                vec![
+                    self.dispatch_wake.clone(),
+                    self.reply_wake.clone(),
+                    self.media_wake.clone(),
+                ],
                 shutdown.clone(),
             )),
         ];
@@ -275,6 +282,19 @@ impl App {
                 self.metrics.clone(),
             );
             tasks.push(tokio::spawn(replier.run(shutdown.clone())));
+        }
+        let sources = self.channels.media_sources();
+        if !sources.is_empty() {
+            let fetcher = crate::media::MediaFetcher::new(
+                self.store.clone(),
+                sources,
+                c.intake.media_dir.clone(),
+                c.intake.media_max_bytes,
+                dispatch_settings(c),
+                self.media_wake.clone(),
+                self.metrics.clone(),
+            );
+            tasks.push(tokio::spawn(fetcher.run(shutdown.clone())));
         }
         if !self.sinks.is_empty() {
             let dispatcher = Dispatcher::new(

@@ -36,6 +36,9 @@ pub struct ChannelEntry {
     pub meta: Option<Arc<MetaWebhook>>,
     /// WhatsApp: our number's id, which picks this instance for an event.
     pub account: Option<String>,
+    /// The Graph API client media are downloaded with (Meta channels with
+    /// an `access_token`).
+    pub media: Option<GraphApi>,
 }
 
 /// Every configured channel, by name.
@@ -88,6 +91,7 @@ impl Channels {
                             sender,
                             meta: None,
                             account: None,
+                            media: None,
                         }),
                     );
                 }
@@ -143,6 +147,14 @@ impl Channels {
         self.senders().into_keys().collect()
     }
 
+    /// The Graph API clients media are downloaded with, by channel name.
+    pub fn media_sources(&self) -> HashMap<String, GraphApi> {
+        self.by_name
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.media.clone()?)))
+            .collect()
+    }
+
     /// The reply senders, by channel name.
     pub fn senders(&self) -> HashMap<String, Arc<dyn ReplySender>> {
         self.by_name
@@ -177,13 +189,17 @@ fn meta_entry(
         expose(credentials.verify_token.as_ref()).unwrap_or_default(),
     )
     .map_err(|e| e.to_string())?;
-    let sender = match (&meta.phone_number_id, &credentials.access_token) {
-        (Some(number), Some(token)) if meta.replies && kind == ChannelKind::Whatsapp => {
-            let api = GraphApi::new(
-                meta.graph_url.as_deref(),
-                token.expose_secret().to_owned(),
-                GRAPH_TIMEOUT,
-            )?;
+    let api = match &credentials.access_token {
+        Some(token) => Some(GraphApi::new(
+            meta.graph_url.as_deref(),
+            token.expose_secret().to_owned(),
+            GRAPH_TIMEOUT,
+        )?),
+        None => None,
+    };
+    let sender = match (&meta.phone_number_id, &api) {
+        (Some(number), Some(api)) if meta.replies && kind == ChannelKind::Whatsapp => {
+            let api = api.clone();
             let template = meta.template.as_ref().map(|name| Template {
                 name: name.clone(),
                 language: meta.template_language.clone(),
@@ -201,6 +217,7 @@ fn meta_entry(
         sender,
         meta: Some(Arc::new(webhook)),
         account: meta.phone_number_id.clone(),
+        media: api,
     })
 }
 

@@ -30,6 +30,7 @@ pub mod config;
 pub mod dedupe;
 pub mod domain;
 pub mod intake;
+pub mod media;
 pub mod metrics;
 pub mod normalize;
 pub mod queue;

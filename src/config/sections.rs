@@ -141,6 +141,10 @@ pub struct IntakeConfig {
     /// See `reply_limit`.
     #[serde(deserialize_with = "duration::one")]
     pub reply_window: Duration,
+    /// Where downloaded media files are kept, named by their sha256.
+    pub media_dir: std::path::PathBuf,
+    /// Largest media file downloaded; a larger one is recorded as missing.
+    pub media_max_bytes: u64,
 }
 
 /// `[outbox]`: delivery of complaint events to the sinks.

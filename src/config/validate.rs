@@ -193,6 +193,7 @@ impl Checker<'_> {
                 "must be at least 1; set `replies = false` on a channel to send nothing",
             );
         }
+        self.positive("intake.media_max_bytes", intake.media_max_bytes);
     }
 
     fn outbox(&mut self, outbox: &OutboxConfig) {

@@ -551,6 +551,29 @@ pub struct NewOutbound {
     pub now: DateTime<Utc>,
 }
 
+/// An attachment whose file is due for download.
+#[derive(Debug, Clone)]
+pub struct AttachmentJob {
+    /// `att_…` id.
+    pub id: String,
+    /// The provider's reference: a media id, or a URL.
+    pub provider_ref: String,
+    /// The sha256 the provider stated, when it did.
+    pub sha256: Option<String>,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// The channel instance its message came through.
+    pub channel_name: String,
+}
+
+by_position!(AttachmentJob {
+    id,
+    provider_ref,
+    sha256,
+    attempts,
+    channel_name
+});
+
 /// A queued or sent reply.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OutboundRow {

@@ -85,6 +85,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0006_outbound_provider_id.sql",
         include_str!("../../migrations/sqlite/0006_outbound_provider_id.sql"),
     ),
+    (
+        7,
+        "0007_attachment_downloads.sql",
+        include_str!("../../migrations/sqlite/0007_attachment_downloads.sql"),
+    ),
 ];
 
 trait Job: Send {

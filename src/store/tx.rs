@@ -345,6 +345,35 @@ pub trait Tx: Send {
         complaint_id: &str,
     ) -> impl Future<Output = Result<Vec<OutboundRow>>> + Send;
 
+    /// Claims attachments of Meta channels due for download, with a lease.
+    fn claim_attachments(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<AttachmentJob>>> + Send;
+    /// Records a downloaded file: its content address, size and type.
+    fn attachment_stored(
+        &mut self,
+        id: &str,
+        sha256: &str,
+        size: i64,
+        mime: Option<&str>,
+        path: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Records a failed download: retried at `next`, or `missing` when
+    /// `None`.
+    fn attachment_failed(
+        &mut self,
+        id: &str,
+        attempts: i32,
+        next: Option<DateTime<Utc>>,
+        error: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Queues a missing attachment's download again. Returns whether it
+    /// was missing.
+    fn retry_attachment(&mut self, id: &str) -> impl Future<Output = Result<bool>> + Send;
+
     /// Stores input that failed to parse or process.
     fn insert_quarantine(&mut self, q: &NewQuarantine) -> impl Future<Output = Result<()>> + Send;
     /// Counts unresolved quarantine entries.
@@ -1374,6 +1403,72 @@ impl<E: Exec> Tx for E {
             &params![complaint_id],
         )
         .await
+    }
+
+    async fn claim_attachments(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<AttachmentJob>> {
+        let sql = skip_locked!(
+            Self::POSTGRES,
+            "UPDATE attachments SET leased_until = $2 WHERE id IN (SELECT id FROM attachments \
+             WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $1) \
+             AND (leased_until IS NULL OR leased_until < $1) \
+             AND message_id IN (SELECT id FROM inbound_messages \
+             WHERE channel IN ('whatsapp', 'messenger', 'instagram')) \
+             ORDER BY created_at LIMIT $3",
+            ") RETURNING id, provider_ref, sha256, attempts, \
+             (SELECT channel_name FROM inbound_messages WHERE inbound_messages.id = attachments.message_id)"
+        );
+        self.fetch_all(sql, &params![now, lease_until, limit]).await
+    }
+
+    async fn attachment_stored(
+        &mut self,
+        id: &str,
+        sha256: &str,
+        size: i64,
+        mime: Option<&str>,
+        path: &str,
+    ) -> Result<()> {
+        self.execute(
+            "UPDATE attachments SET state = 'stored', sha256 = $2, size = $3, \
+             mime = COALESCE(mime, $4), stored_path = $5, attempts = attempts + 1, \
+             leased_until = NULL, last_error = NULL WHERE id = $1",
+            &params![id, sha256, size, mime, path],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn attachment_failed(
+        &mut self,
+        id: &str,
+        attempts: i32,
+        next: Option<DateTime<Utc>>,
+        error: &str,
+    ) -> Result<()> {
+        let state = if next.is_some() { "pending" } else { "missing" };
+        self.execute(
+            "UPDATE attachments SET state = $2, attempts = $3, next_attempt_at = $4, \
+             last_error = $5, leased_until = NULL WHERE id = $1",
+            &params![id, state, attempts, next, error],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn retry_attachment(&mut self, id: &str) -> Result<bool> {
+        let changed = self
+            .execute(
+                "UPDATE attachments SET state = 'pending', attempts = 0, next_attempt_at = NULL, \
+                 leased_until = NULL WHERE id = $1 AND state = 'missing'",
+                &params![id],
+            )
+            .await?;
+        Ok(changed > 0)
     }
 
     async fn insert_quarantine(&mut self, q: &NewQuarantine) -> Result<()> {

@@ -499,3 +499,30 @@ pub async fn get_message(
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no message `{id}`")))
 }
+
+/// Queues a missing attachment's download again.
+struct RetryAttachment(String);
+
+impl Op for RetryAttachment {
+    type Output = bool;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> crate::store::Result<bool> {
+        c.retry_attachment(&self.0).await
+    }
+}
+
+/// `POST /api/v1/attachments/{id}/retry`: downloads a `missing` attachment
+/// again (after the channel's token or the size limit was fixed, say).
+/// 202 when queued, 404 when no attachment by that id is missing.
+pub async fn retry_attachment(
+    _: Authenticated,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if app.store.write(RetryAttachment(id.clone())).await? {
+        app.media_wake.notify_one();
+        Ok(axum::http::StatusCode::ACCEPTED)
+    } else {
+        Err(ApiError::NotFound(format!("no missing attachment `{id}`")))
+    }
+}

@@ -45,6 +45,10 @@ pub fn router(app: Arc<App>) -> Router {
             get(api::get_complaint).patch(api::update_complaint),
         )
         .route("/api/v1/messages/{id}", get(api::get_message))
+        .route(
+            "/api/v1/attachments/{id}/retry",
+            axum::routing::post(api::retry_attachment),
+        )
         .route("/api/v1/deliveries", get(api::list_deliveries))
         .layer(DefaultBodyLimit::max(c.server.body_limit))
         .layer(TimeoutLayer::with_status_code(

@@ -279,3 +279,202 @@ async fn the_acknowledgement_goes_out_and_its_statuses_come_back() {
     app.stop().await;
     db.drop_db().await;
 }
+
+/// The bytes the fake Graph API serves for media `1479537139650973`.
+const PHOTO: &[u8] = b"\xff\xd8\xff\xe0 jalan berlubang di depan SDN 3";
+
+/// A fake Graph API for the end-to-end story: media look-ups and files
+/// (the first download of `expiring` finds its URL expired) and the
+/// messages endpoint.
+async fn graph_with_media() -> (Arc<Graph>, String) {
+    async fn lookup(
+        State(base): State<Arc<Mutex<String>>>,
+        Path(id): Path<String>,
+        headers: HeaderMap,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        if headers.get("authorization").and_then(|v| v.to_str().ok())
+            != Some(format!("Bearer {TOKEN}").as_str())
+        {
+            return axum::http::StatusCode::UNAUTHORIZED.into_response();
+        }
+        let base = base.lock().expect("base").clone();
+        let size = if id == "huge" { 1 << 30 } else { PHOTO.len() };
+        Json(json!({
+            "messaging_product": "whatsapp",
+            "url": format!("{base}/files/{id}"),
+            "mime_type": "image/jpeg",
+            "sha256": sha256_hex(PHOTO),
+            "file_size": size,
+            "id": id,
+        }))
+        .into_response()
+    }
+    async fn file(
+        State(downloads): State<Arc<std::sync::atomic::AtomicUsize>>,
+        Path(id): Path<String>,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let n = downloads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if id == "expiring" && n == 0 {
+            return axum::http::StatusCode::NOT_FOUND.into_response();
+        }
+        PHOTO.to_vec().into_response()
+    }
+    let graph = Arc::new(Graph::default());
+    let base = Arc::new(Mutex::new(String::new()));
+    let router = axum::Router::new()
+        .route("/v21.0/{number}/messages", axum::routing::post(messages))
+        .with_state(graph.clone())
+        .merge(
+            axum::Router::new()
+                .route("/v21.0/{id}", axum::routing::get(lookup))
+                .with_state(base.clone()),
+        )
+        .merge(
+            axum::Router::new()
+                .route("/files/{id}", axum::routing::get(file))
+                .with_state(Arc::new(std::sync::atomic::AtomicUsize::new(0))),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let root = format!("http://{}", listener.local_addr().expect("addr"));
+    *base.lock().expect("base") = root.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    (graph, format!("{root}/v21.0"))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The image fixture, naming `media_id` and stating the served file's sha256.
+fn image_with(media_id: &str, wamid: &str) -> String {
+    let mut body: Value = serde_json::from_str(&fixture("wa_image")).expect("json");
+    let message = &mut body["entry"][0]["changes"][0]["value"]["messages"][0];
+    message["id"] = json!(wamid);
+    message["image"]["id"] = json!(media_id);
+    message["image"]["sha256"] = json!(sha256_hex(PHOTO));
+    body.to_string()
+}
+
+async fn text_photo_and_location_make_one_complaint(backend: Backend) {
+    if !crate::support::service_available("NATS", "127.0.0.1:4222").await {
+        return;
+    }
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let (graph, graph_url) = graph_with_media().await;
+    let media = tempfile::tempdir().expect("media dir");
+    let suffix = ulid::Ulid::new().to_string();
+    let stream = format!("SALUR_WA_{suffix}");
+    let prefix = format!("wa{}.complaints", suffix.to_lowercase());
+    let extra = format!(
+        "{}[[sinks]]\nkind = \"nats\"\nurl = \"nats://127.0.0.1:4222\"\nstream = \"{stream}\"\n\
+         subject_prefix = \"{prefix}\"\n",
+        channel(&format!(
+            "access_token = \"env:T_WA_TOKEN\"\nphone_number_id = \"{NUMBER_ID}\"\n\
+             graph_url = \"{graph_url}\"\n"
+        ))
+    );
+    let intake = format!(
+        "{FAST}\nmedia_dir = \"{}\"\nmedia_max_bytes = 4096",
+        media.path().display()
+    );
+    let env = test_env(&[
+        ("T_WA_SECRET", APP_SECRET),
+        ("T_WA_VERIFY", VERIFY),
+        ("T_WA_TOKEN", TOKEN),
+    ]);
+    let app = TestApp::start(&config_toml(&db.url, &intake, &extra), &env).await;
+
+    // Text, then a photo whose first download URL has expired, then the
+    // location, within the quiet period.
+    for body in [
+        fixture("wa_text"),
+        image_with("expiring", "wamid.photo1"),
+        fixture("wa_location"),
+    ] {
+        assert_eq!(post(&app, &body, signed(&body)).await.status(), 200);
+    }
+    let complaint = eventually(Duration::from_secs(15), || async {
+        let list: Value = app.api_get("/api/v1/complaints").await.json().await.ok()?;
+        let items = list["items"].as_array()?;
+        let c = items.first()?;
+        (items.len() == 1 && c["sealed"] == true && c["attachments"][0]["state"] == "stored")
+            .then(|| c.clone())
+    })
+    .await
+    .expect("one sealed complaint with its photo stored");
+    assert_eq!(complaint["message_ids"].as_array().map(Vec::len), Some(3));
+    assert_eq!(complaint["location"]["lat"], -7.2504);
+    let attachment = &complaint["attachments"][0];
+    assert_eq!(attachment["sha256"], sha256_hex(PHOTO));
+    let sha = sha256_hex(PHOTO);
+    let kept = media.path().join(&sha[..2]).join(&sha);
+    assert_eq!(
+        std::fs::read(&kept).expect("file kept by its sha256"),
+        PHOTO
+    );
+
+    // One acknowledgement, one complaint.created.
+    let acks = eventually(Duration::from_secs(10), || async {
+        let n = graph.sent.lock().expect("sent").len();
+        (n >= 1).then_some(n)
+    })
+    .await;
+    assert_eq!(acks, Some(1));
+    let client = async_nats::connect("nats://127.0.0.1:4222")
+        .await
+        .expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let events = eventually(Duration::from_secs(10), || async {
+        let mut s = js.get_stream(&stream).await.ok()?;
+        let n = s.info().await.ok()?.state.messages;
+        (n >= 1).then_some(n)
+    })
+    .await;
+    assert_eq!(events, Some(1));
+
+    // A file over the limit is missing, with the reason; the complaint
+    // stands, and a retry queues it again.
+    let huge = image_with("huge", "wamid.photo2");
+    assert_eq!(post(&app, &huge, signed(&huge)).await.status(), 200);
+    let missing = eventually(Duration::from_secs(15), || async {
+        let list: Value = app.api_get("/api/v1/complaints").await.json().await.ok()?;
+        list["items"].as_array()?.iter().find_map(|c| {
+            c["attachments"]
+                .as_array()?
+                .iter()
+                .find(|a| a["state"] == "missing")
+                .cloned()
+        })
+    })
+    .await
+    .expect("the large file is missing");
+    let id = missing["id"].as_str().expect("id");
+    let retry = app
+        .http
+        .post(format!("{}/api/v1/attachments/{id}/retry", app.base))
+        .bearer_auth(crate::support::API_TOKEN)
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(retry.status(), 202);
+    let again = app
+        .http
+        .post(format!("{}/api/v1/attachments/{id}/retry", app.base))
+        .bearer_auth(crate::support::API_TOKEN)
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(again.status(), 404, "only a missing attachment is retried");
+    let _ = js.delete_stream(&stream).await;
+    app.stop().await;
+    db.drop_db().await;
+}
+
+crate::both_backends!(text_photo_and_location_make_one_complaint);

@@ -270,6 +270,24 @@ impl GraphApi {
         })
     }
 
+    /// Fetches a file Meta handed out by URL (Messenger and Instagram
+    /// attachments), at most `max_bytes`, from Meta's hosts only.
+    ///
+    /// # Errors
+    /// See [`MediaError`].
+    pub async fn fetch_url(&self, url: &str, max_bytes: u64) -> Result<Media, MediaError> {
+        let url = Url::parse(url)
+            .map_err(|e| MediaError::ForeignHost(format!("unparseable URL: {e}")))?;
+        self.check_host(&url)?;
+        let bytes = self.download(url, max_bytes).await?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        Ok(Media {
+            bytes,
+            mime: None,
+            sha256,
+        })
+    }
+
     /// Only the configured Graph host, or Meta's media hosts over https.
     fn check_host(&self, url: &Url) -> Result<(), MediaError> {
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();

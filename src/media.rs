@@ -1,0 +1,248 @@
+//! Media files, downloaded after their message is stored.
+//!
+//! Intake records each attachment as `pending` with the provider's
+//! reference. The [`MediaFetcher`] claims due attachments with a lease (like
+//! the outbox dispatcher), downloads each on its own through its channel's
+//! Graph API client, and keeps the file under `intake.media_dir` named by
+//! its sha256 (`ab/abcdef…`), so the same file sent twice is kept once. A
+//! failed download is retried on the outbox's schedule; after the last try,
+//! or at once when retrying cannot help (too large, wrong checksum, a host
+//! that is not Meta's), the attachment is `missing` with the reason, and
+//! `POST /api/v1/attachments/{id}/retry` queues it again. The message and
+//! its complaint are never held up by a file.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use salur_channel_whatsapp::graph::{GraphApi, Media, MediaError};
+use tokio::sync::{Notify, watch};
+
+use crate::metrics::Metrics;
+use crate::queue::dispatch::{DispatchSettings, Leased, leased_round, retry_at, run_rounds};
+use crate::store::{AttachmentJob, Op, Result, Store, Tx};
+
+impl Leased for AttachmentJob {
+    async fn claim<C: Tx>(
+        c: &mut C,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Self>> {
+        c.claim_attachments(now, until, limit).await
+    }
+}
+
+/// Downloads pending attachments of the channels that have a Graph API
+/// client.
+pub struct MediaFetcher {
+    store: Store,
+    sources: HashMap<String, GraphApi>,
+    dir: PathBuf,
+    max_bytes: u64,
+    settings: DispatchSettings,
+    wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+}
+
+/// What one download came to.
+enum Fetched {
+    Stored {
+        sha256: String,
+        size: i64,
+        mime: Option<String>,
+        path: String,
+    },
+    Failed {
+        attempts: i32,
+        next: Option<DateTime<Utc>>,
+        error: String,
+    },
+}
+
+struct Record(Vec<(String, Fetched)>);
+
+impl Op for Record {
+    type Output = ();
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<()> {
+        for (id, fetched) in &self.0 {
+            match fetched {
+                Fetched::Stored {
+                    sha256,
+                    size,
+                    mime,
+                    path,
+                } => {
+                    c.attachment_stored(id, sha256, *size, mime.as_deref(), path)
+                        .await?;
+                }
+                Fetched::Failed {
+                    attempts,
+                    next,
+                    error,
+                } => c.attachment_failed(id, *attempts, *next, error).await?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MediaFetcher {
+    /// A fetcher over the channels' Graph API clients, by channel name.
+    pub fn new(
+        store: Store,
+        sources: HashMap<String, GraphApi>,
+        dir: PathBuf,
+        max_bytes: u64,
+        settings: DispatchSettings,
+        wake: Arc<Notify>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            store,
+            sources,
+            dir,
+            max_bytes,
+            settings,
+            wake,
+            metrics,
+        }
+    }
+
+    /// Runs rounds until `shutdown` fires; the round in progress finishes.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let (settings, wake, metrics) = (&self.settings, &self.wake, &self.metrics);
+        run_rounds(|| self.round(), settings, wake, metrics, "media", shutdown).await;
+    }
+
+    /// Claims and downloads one batch. Returns how many it handled.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn round(&self) -> Result<usize> {
+        leased_round(&self.store, &self.settings, |a| self.fetch(a), Record).await
+    }
+
+    async fn fetch(&self, a: AttachmentJob) -> (String, Fetched) {
+        let attempts = a.attempts.saturating_add(1);
+        let result = match self.sources.get(&a.channel_name) {
+            None => Err(MediaError::Gone(format!(
+                "channel `{}` has no access_token to download media with",
+                a.channel_name
+            ))),
+            Some(api) if a.provider_ref.starts_with("https://") => {
+                api.fetch_url(&a.provider_ref, self.max_bytes).await
+            }
+            Some(api) => {
+                api.fetch_media(&a.provider_ref, a.sha256.as_deref(), self.max_bytes)
+                    .await
+            }
+        };
+        let label = format!("media:{}", a.channel_name);
+        let fetched = match result.map_err(|e| (e.retryable(), e.to_string())) {
+            Ok(media) => match self.keep(media).await {
+                Ok(stored) => Ok(stored),
+                Err(e) => Err((true, e)),
+            },
+            Err(e) => Err(e),
+        };
+        let fetched = match fetched {
+            Ok(stored) => {
+                self.metrics.delivery(&label, "delivered");
+                stored
+            }
+            Err((retryable, error)) => {
+                let next = if retryable {
+                    retry_at(&self.settings.retry_schedule, attempts)
+                } else {
+                    None
+                };
+                let outcome = if next.is_some() { "retry" } else { "dead" };
+                self.metrics.delivery(&label, outcome);
+                tracing::warn!(attachment = %a.id, channel = %a.channel_name, attempts, %error, "media download failed ({outcome})");
+                Fetched::Failed {
+                    attempts,
+                    next,
+                    error,
+                }
+            }
+        };
+        (a.id, fetched)
+    }
+
+    /// Writes the file under its content address, durably, unless it is
+    /// there already.
+    async fn keep(&self, media: Media) -> std::result::Result<Fetched, String> {
+        let dir = self.dir.clone();
+        let sha256 = media.sha256.clone();
+        let size = i64::try_from(media.bytes.len()).unwrap_or(i64::MAX);
+        let path =
+            tokio::task::spawn_blocking(move || write_addressed(&dir, &sha256, &media.bytes))
+                .await
+                .map_err(|e| format!("the file writer failed: {e}"))??;
+        Ok(Fetched::Stored {
+            sha256: media.sha256,
+            size,
+            mime: media.mime,
+            path,
+        })
+    }
+}
+
+/// Writes `bytes` to `dir/<first two hex>/<sha256>` through a temporary
+/// file, synced before it is renamed into place; returns the path relative
+/// to `dir`.
+fn write_addressed(dir: &Path, sha256: &str, bytes: &[u8]) -> std::result::Result<String, String> {
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("not a sha256: {sha256}"));
+    }
+    let relative = format!("{}/{sha256}", &sha256[..2]);
+    let target = dir.join(&relative);
+    if target.exists() {
+        return Ok(relative);
+    }
+    let parent = target.parent().unwrap_or(dir);
+    std::fs::create_dir_all(parent)
+        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    // A name of its own per writer, so two instances fetching the same
+    // file never write into one temporary file.
+    let tmp = parent.join(format!(
+        ".{sha256}.{}.{}.part",
+        std::process::id(),
+        crate::domain::AttachmentId::new()
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, &target));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("cannot write {}: {e}", target.display()));
+    }
+    Ok(relative)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_kept_once_under_their_sha256() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sha = "ab".repeat(32);
+        let first = write_addressed(dir.path(), &sha, b"photo").expect("first");
+        assert_eq!(first, format!("ab/{sha}"));
+        let again = write_addressed(dir.path(), &sha, b"ignored").expect("again");
+        assert_eq!(again, first);
+        assert_eq!(
+            std::fs::read(dir.path().join(&first)).expect("read"),
+            b"photo"
+        );
+        assert!(write_addressed(dir.path(), "../../etc/passwd", b"x").is_err());
+    }
+}
