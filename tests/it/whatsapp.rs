@@ -478,3 +478,79 @@ async fn text_photo_and_location_make_one_complaint(backend: Backend) {
 }
 
 crate::both_backends!(text_photo_and_location_make_one_complaint);
+
+async fn one_citizen_on_sms_and_whatsapp_and_two_numbers_on_one_app(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let extra = format!(
+        "{}\n[[channels]]\nname = \"wa-kedua\"\nkind = \"whatsapp\"\napp_secret = \"env:T_WA_SECRET\"\n\
+         verify_token = \"env:T_WA_VERIFY\"\nphone_number_id = \"106540352242999\"\nreplies = false\n",
+        channel(&format!(
+            "phone_number_id = \"{NUMBER_ID}\"\nreplies = false\nassemble = false"
+        ))
+    );
+    let app = start(&db, &extra).await;
+
+    // The same complaint by SMS from 0812… and by WhatsApp from wa_id 62812…:
+    // one reporter, so the second is a duplicate of the first.
+    let sms = app
+        .sms(
+            "sms-rakit",
+            &crate::support::sms_body(
+                "s1",
+                "081234567890",
+                "Lampu jalan di Jl. Merdeka mati sejak seminggu.",
+            ),
+        )
+        .await;
+    let body = fixture("wa_text");
+    assert_eq!(post(&app, &body, signed(&body)).await.status(), 200);
+    let whatsapp = eventually(Duration::from_secs(10), || async {
+        let list: Value = app
+            .api_get("/api/v1/complaints?limit=50")
+            .await
+            .json()
+            .await
+            .ok()?;
+        list["items"]
+            .as_array()?
+            .iter()
+            .find(|c| c["channel"] == "whatsapp")
+            .cloned()
+    })
+    .await
+    .expect("the WhatsApp complaint");
+    assert_eq!(whatsapp["reporter"]["phone"], "+6281234567890");
+    assert_eq!(whatsapp["reporter"]["handle"], "whatsapp:6281234567890");
+    assert_eq!(whatsapp["duplicate_of"], sms["complaint_id"], "{whatsapp}");
+
+    // One app, two numbers: the message to the second number is the
+    // second instance's, though it came to the first one's URL.
+    let batch = fixture("wa_batch_two_changes");
+    assert_eq!(post(&app, &batch, signed(&batch)).await.status(), 200);
+    let second = eventually(Duration::from_secs(10), || async {
+        let list: Value = app
+            .api_get("/api/v1/complaints?limit=50")
+            .await
+            .json()
+            .await
+            .ok()?;
+        list["items"]
+            .as_array()?
+            .iter()
+            .find(|c| {
+                c["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains("nomor kedua"))
+            })
+            .cloned()
+    })
+    .await
+    .expect("the message to the second number");
+    assert_eq!(second["channel_name"], "wa-kedua");
+    app.stop().await;
+    db.drop_db().await;
+}
+
+crate::both_backends!(one_citizen_on_sms_and_whatsapp_and_two_numbers_on_one_app);
