@@ -9,7 +9,7 @@ use salur_channel_sms::{
 };
 use salur_channel_whatsapp::MetaWebhook;
 use salur_channel_whatsapp::graph::{DEFAULT_TIMEOUT as GRAPH_TIMEOUT, GraphApi};
-use salur_channel_whatsapp::send::{Template, WhatsappSender};
+use salur_channel_whatsapp::send::{PageSender, Template, WhatsappSender};
 use salur_channels_core::{
     BoxFuture, ChannelError, ChannelKind, OutboundReply, PushChannel, ReplySender, SentReceipt,
 };
@@ -206,6 +206,9 @@ fn meta_entry(
             });
             Some(Arc::new(WhatsappSender::new(api, number.clone(), template))
                 as Arc<dyn ReplySender>)
+        }
+        (_, Some(api)) if meta.replies && kind != ChannelKind::Whatsapp => {
+            Some(Arc::new(PageSender::new(api.clone(), kind)) as Arc<dyn ReplySender>)
         }
         _ => None,
     };

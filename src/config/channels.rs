@@ -146,7 +146,8 @@ pub struct MetaChannel {
     /// passes.
     #[serde(default = "default_true")]
     pub assemble: bool,
-    /// Send the acknowledgement and status notices back (WhatsApp).
+    /// Send the acknowledgement and status notices back; needs the
+    /// `access_token` (and, for WhatsApp, the `phone_number_id`).
     #[serde(default = "default_true")]
     pub replies: bool,
     /// WhatsApp: the approved template sent when more than 24 hours passed

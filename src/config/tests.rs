@@ -778,8 +778,8 @@ fn meta_channels_need_their_secret_token_and_sending_settings() {
             "only WhatsApp channels",
         ),
         (
-            "channels[2] (fb-halaman).replies",
-            "replies through messenger",
+            "channels[2] (fb-halaman).access_token",
+            "needed to send replies through messenger",
         ),
     ];
     for (path, needle) in expected {

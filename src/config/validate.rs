@@ -477,22 +477,21 @@ impl Checker<'_> {
             );
         }
         if meta.replies {
-            if kind != ChannelKind::Whatsapp {
-                self.error(
-                    format!("{label}.replies"),
-                    format!("replies through {kind} are not available; set `replies = false`"),
-                );
-            } else {
-                for (key, set) in [
-                    ("access_token", meta.access_token.is_some()),
-                    ("phone_number_id", meta.phone_number_id.is_some()),
-                ] {
-                    if !set {
-                        self.error(
-                            format!("{label}.{key}"),
-                            "needed to send replies through WhatsApp; set it, or `replies = false`",
-                        );
-                    }
+            let whatsapp = kind == ChannelKind::Whatsapp;
+            for (key, set) in [
+                ("access_token", meta.access_token.is_some()),
+                (
+                    "phone_number_id",
+                    !whatsapp || meta.phone_number_id.is_some(),
+                ),
+            ] {
+                if !set {
+                    self.error(
+                        format!("{label}.{key}"),
+                        format!(
+                            "needed to send replies through {kind}; set it, or `replies = false`"
+                        ),
+                    );
                 }
             }
         }

@@ -90,8 +90,9 @@ impl MediaError {
 /// Why a message could not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// 131047: outside the 24-hour window; only a template may be sent.
-    #[error("outside the 24-hour window (131047): a template is needed")]
+    /// Outside the 24-hour window (WhatsApp 131047; Messenger and Instagram
+    /// 10/2018278): WhatsApp takes only a template then.
+    #[error("outside the 24-hour window since the citizen last wrote")]
     OutsideWindow,
     /// Too many messages; try again later.
     #[error("rate limited ({code}): {detail}")]
@@ -397,14 +398,45 @@ impl GraphApi {
                 detail: "phone_number_id must be the number's id (digits)".into(),
             });
         }
+        self.post_message(
+            &format!("{phone_number_id}/messages"),
+            &body,
+            "/messages/0/id",
+        )
+        .await
+    }
+
+    /// Sends `text` to a Messenger or Instagram user (`recipient` is the
+    /// page- or account-scoped id) through the page the token belongs to,
+    /// as an answer within the 24-hour window; answers with the `mid`.
+    ///
+    /// # Errors
+    /// See [`SendError`].
+    pub async fn send_page(&self, recipient: &str, text: &str) -> Result<String, SendError> {
+        let body = json!({
+            "recipient": { "id": recipient },
+            "messaging_type": "RESPONSE",
+            "message": { "text": text },
+        });
+        self.post_message("me/messages", &body, "/message_id").await
+    }
+
+    /// Posts `body` to `path`; the new message's id is at `id_at` in the
+    /// answer.
+    async fn post_message(
+        &self,
+        path: &str,
+        body: &Value,
+        id_at: &str,
+    ) -> Result<String, SendError> {
         let url = self
-            .endpoint(&format!("{phone_number_id}/messages"))
+            .endpoint(path)
             .map_err(|detail| SendError::Permanent { code: 0, detail })?;
         let answer = self
             .http
             .post(url)
             .bearer_auth(&self.token)
-            .json(&body)
+            .json(body)
             .send()
             .await
             .map_err(|e| SendError::Transient {
@@ -419,7 +451,7 @@ impl GraphApi {
         let value: Value = serde_json::from_slice(&text).unwrap_or(Value::Null);
         if status.is_success() {
             return value
-                .pointer("/messages/0/id")
+                .pointer(id_at)
                 .and_then(Value::as_str)
                 .map(str::to_owned)
                 .ok_or_else(|| SendError::Transient {
@@ -445,6 +477,14 @@ fn classify(status: StatusCode, answer: &Value) -> SendError {
         .chars()
         .take(MAX_DETAIL)
         .collect();
+    let subcode = error.get("error_subcode").and_then(Value::as_i64);
+    match (code, subcode) {
+        // Messenger's and Instagram's window: "sent outside of allowed window".
+        (10, Some(2_018_278)) => return SendError::OutsideWindow,
+        // The user cannot be reached (gone, blocked the page, no such id).
+        (551, _) | (100, Some(2_018_001)) => return SendError::Recipient { code, detail },
+        _ => {}
+    }
     match code {
         131_047 => SendError::OutsideWindow,
         // Throughput, spam and pair rate limits, and the app's call limits.

@@ -1,9 +1,10 @@
-//! Replies to WhatsApp citizens: free text inside the 24-hour window, the
-//! configured template outside it.
+//! Replies to citizens on Meta's channels. WhatsApp: free text inside the
+//! 24-hour window, the configured template outside it. Messenger and
+//! Instagram: text inside the window only.
 
 use chrono::{TimeDelta, Utc};
 use salur_channels_core::{
-    BoxFuture, ChannelError, OutboundReply, ReplySender, Result, SentReceipt,
+    BoxFuture, ChannelError, ChannelKind, OutboundReply, ReplySender, Result, SentReceipt,
 };
 
 use crate::graph::{GraphApi, Outgoing, SendError};
@@ -105,6 +106,52 @@ impl ReplySender for WhatsappSender {
                 Err(SendError::OutsideWindow) => self.send_template(to, reply).await,
                 Err(e) => Err(to_channel_error(e)),
             }
+        })
+    }
+}
+
+/// Sends replies to Messenger or Instagram users through a page. Only
+/// within 24 hours of the user's last message: later, Meta allows only
+/// tagged messages, which need Meta's approval, so such a reply is refused
+/// for good.
+pub struct PageSender {
+    api: GraphApi,
+    kind: ChannelKind,
+}
+
+impl PageSender {
+    /// A sender for a `messenger` or `instagram` channel.
+    pub fn new(api: GraphApi, kind: ChannelKind) -> Self {
+        Self { api, kind }
+    }
+}
+
+impl ReplySender for PageSender {
+    fn send<'a>(&'a self, reply: &'a OutboundReply) -> BoxFuture<'a, Result<SentReceipt>> {
+        Box::pin(async move {
+            let to = reply
+                .to
+                .strip_prefix(self.kind.as_str())
+                .and_then(|rest| rest.strip_prefix(':'))
+                .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+                .ok_or_else(|| ChannelError::Permanent(format!("not a {} handle", self.kind)))?;
+            if reply
+                .last_inbound_at
+                .is_some_and(|at| Utc::now() - at > WINDOW - WINDOW_MARGIN)
+            {
+                return Err(ChannelError::Permanent(format!(
+                    "more than 24 hours since the citizen last wrote on {}",
+                    self.kind
+                )));
+            }
+            let id = self
+                .api
+                .send_page(to, &reply.text)
+                .await
+                .map_err(to_channel_error)?;
+            Ok(SentReceipt {
+                provider_message_id: Some(id),
+            })
         })
     }
 }

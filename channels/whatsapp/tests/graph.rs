@@ -19,8 +19,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{TimeDelta, Utc};
 use salur_channel_whatsapp::graph::{DEFAULT_TIMEOUT, GraphApi, MediaError, Outgoing, SendError};
-use salur_channel_whatsapp::send::{Template, WhatsappSender};
-use salur_channels_core::{ChannelError, OutboundReply, ReplyKind, ReplySender};
+use salur_channel_whatsapp::send::{PageSender, Template, WhatsappSender};
+use salur_channels_core::{ChannelError, ChannelKind, OutboundReply, ReplyKind, ReplySender};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -184,11 +184,32 @@ async fn messages(
     }
 }
 
+async fn page_messages(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = authorized(&headers) {
+        return refused;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return meta_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");
+    };
+    fake.sent.lock().expect("sent").push(body.clone());
+    match body["recipient"]["id"].as_str().unwrap_or_default() {
+        "700999" => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {"message": "(#10) This message is sent outside of allowed window.",
+                "type": "OAuthException", "code": 10, "error_subcode": 2_018_278, "fbtrace_id": "Cx3"}})),
+        )
+            .into_response(),
+        "700551" => meta_error(StatusCode::BAD_REQUEST, 551, "This person isn't available right now."),
+        id => Json(json!({"recipient_id": id, "message_id": format!("m_sent_{id}")})).into_response(),
+    }
+}
+
 async fn start() -> (Arc<Fake>, GraphApi) {
     let fake = Arc::new(Fake::default());
     let router = Router::new()
         .route("/v21.0/{id}", get(lookup))
         .route("/v21.0/{id}/messages", post(messages))
+        .route("/v21.0/me/messages", post(page_messages))
         .route("/files/{name}", get(file))
         .with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -422,4 +443,49 @@ async fn send_errors_are_sorted_by_what_can_be_done() {
         .await
         .expect_err("not a number id");
     assert!(!err.retryable(), "{err}");
+}
+
+#[tokio::test]
+async fn messenger_and_instagram_replies_go_through_the_page_within_the_window() {
+    let (fake, api) = start().await;
+    let messenger = PageSender::new(api.clone(), ChannelKind::Messenger);
+    let mut to_user = reply("0", Some(TimeDelta::hours(1)));
+    to_user.to = "messenger:700123".into();
+    let sent = messenger.send(&to_user).await.expect("sent");
+    assert_eq!(sent.provider_message_id.as_deref(), Some("m_sent_700123"));
+    assert_eq!(
+        fake.sent.lock().expect("sent")[0],
+        json!({"recipient": {"id": "700123"}, "messaging_type": "RESPONSE",
+            "message": {"text": "Aduan Anda kami terima. Kode pelacakan: SLR-7K3Q-9XPA"}})
+    );
+
+    for (to, why) in [("messenger:700999", "24-hour"), ("messenger:700551", "551")] {
+        let mut r = reply("0", None);
+        r.to = to.into();
+        let err = messenger.send(&r).await.expect_err(to);
+        assert!(
+            matches!(err, ChannelError::Permanent(ref m) if m.contains(why)),
+            "{to}: {err}"
+        );
+    }
+    let calls = fake.sent.lock().expect("sent").len();
+    let mut late = reply("0", Some(TimeDelta::hours(30)));
+    late.to = "messenger:700123".into();
+    let err = messenger.send(&late).await.expect_err("outside the window");
+    assert!(matches!(err, ChannelError::Permanent(_)), "{err}");
+    let mut other = reply("0", None);
+    other.to = "instagram:700123".into();
+    assert!(
+        messenger.send(&other).await.is_err(),
+        "an Instagram handle on Messenger"
+    );
+    assert_eq!(
+        fake.sent.lock().expect("sent").len(),
+        calls,
+        "neither was sent"
+    );
+
+    let instagram = PageSender::new(api, ChannelKind::Instagram);
+    let sent = instagram.send(&other).await.expect("instagram");
+    assert_eq!(sent.provider_message_id.as_deref(), Some("m_sent_700123"));
 }
