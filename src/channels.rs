@@ -400,6 +400,7 @@ mod tests {
             tracking_code: Some("SLR-7K3Q-9XPA".into()),
             kind: ReplyKind::StatusNotice,
             last_inbound_at: None,
+            window_closed: false,
         }
     }
 

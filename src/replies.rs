@@ -271,6 +271,7 @@ impl Replier {
                         ReplyKind::StatusNotice
                     },
                     last_inbound_at: o.last_inbound_at,
+                    window_closed: o.last_error.as_deref().is_some_and(window_closed),
                 };
                 sender.send(&reply).await
             }
@@ -299,7 +300,17 @@ impl Replier {
     }
 }
 
-/// Records the delivery statuses a channel reported for our replies.
+/// Meta's error code for a message sent after the 24-hour window closed.
+const WINDOW_CLOSED: &str = "131047";
+
+/// Whether a reply's last error says the provider's reply window closed.
+fn window_closed(last_error: &str) -> bool {
+    last_error.starts_with(WINDOW_CLOSED)
+}
+
+/// Records the delivery statuses a channel reported for our replies. A
+/// reply that failed because WhatsApp's 24-hour window had closed (131047)
+/// is queued again, to go out as the channel's template.
 pub struct RecordStatuses {
     /// The channel instance that sent them.
     pub channel_name: String,
@@ -314,9 +325,15 @@ impl Op for RecordStatuses {
     async fn run<C: Tx>(&mut self, c: &mut C) -> Result<usize> {
         let mut changed = 0;
         for (id, state, error) in &self.statuses {
-            if c.outbound_status(&self.channel_name, id, state, error.as_deref())
-                .await?
-            {
+            let requeue = *state == "failed" && error.as_deref().is_some_and(window_closed);
+            let done = if requeue {
+                c.outbound_requeue(&self.channel_name, id, error.as_deref().unwrap_or_default())
+                    .await?
+            } else {
+                c.outbound_status(&self.channel_name, id, state, error.as_deref())
+                    .await?
+            };
+            if done {
                 changed += 1;
             }
         }

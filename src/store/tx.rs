@@ -339,6 +339,15 @@ pub trait Tx: Send {
         state: &str,
         error: Option<&str>,
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// Queues a sent reply again, named by the provider's id, with the
+    /// provider's `error` as its last one (the reply window had closed).
+    /// Returns whether a reply was queued.
+    fn outbound_requeue(
+        &mut self,
+        channel_name: &str,
+        provider_message_id: &str,
+        error: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// The replies queued for a complaint, oldest first.
     fn outbound_for_complaint(
         &mut self,
@@ -1389,6 +1398,24 @@ impl<E: Exec> Tx for E {
                  < (CASE $3 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 WHEN 'read' THEN 3 \
                  WHEN 'failed' THEN 4 ELSE 0 END)",
                 &params![channel_name, provider_message_id, state, error],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn outbound_requeue(
+        &mut self,
+        channel_name: &str,
+        provider_message_id: &str,
+        error: &str,
+    ) -> Result<bool> {
+        let changed = self
+            .execute(
+                "UPDATE outbound_messages SET state = 'pending', last_error = $3, \
+                 next_attempt_at = $4, leased_until = NULL \
+                 WHERE channel_name = $1 AND provider_message_id = $2 \
+                 AND state IN ('sent', 'delivered')",
+                &params![channel_name, provider_message_id, error, Utc::now()],
             )
             .await?;
         Ok(changed > 0)

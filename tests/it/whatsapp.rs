@@ -215,7 +215,7 @@ async fn the_acknowledgement_goes_out_and_its_statuses_come_back() {
         &db,
         &channel(&format!(
             "access_token = \"env:T_WA_TOKEN\"\nphone_number_id = \"{NUMBER_ID}\"\n\
-             graph_url = \"{graph_url}\"\nassemble = false"
+             graph_url = \"{graph_url}\"\nassemble = false\ntemplate = \"aduan_diterima\""
         )),
     )
     .await;
@@ -247,6 +247,35 @@ async fn the_acknowledgement_goes_out_and_its_statuses_come_back() {
             .is_some_and(|t| t.contains(&code)),
         "{message}"
     );
+
+    // Meta reports later that the window had closed (131047): the reply
+    // goes out again, as the template.
+    let closed = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "6281100000000", "phone_number_id": NUMBER_ID},
+        "statuses": [{"id": "wamid.OURACK001", "status": "failed", "timestamp": "1764400200",
+            "recipient_id": "6281234567890",
+            "errors": [{"code": 131_047, "title": "Re-engagement message"}]}]}}]}]})
+    .to_string();
+    assert_eq!(post(&app, &closed, signed(&closed)).await.status(), 200);
+    let resent = eventually(Duration::from_secs(10), || async {
+        let posted = graph.sent.lock().expect("sent").clone();
+        posted.get(1).map(|(_, body)| body.clone())
+    })
+    .await
+    .expect("the reply is sent again");
+    assert_eq!(resent["type"], "template", "{resent}");
+    assert_eq!(resent["template"]["name"], "aduan_diterima");
+    assert_eq!(
+        resent["template"]["components"][0]["parameters"][0]["text"],
+        code.as_str()
+    );
+    eventually(Duration::from_secs(10), || async {
+        let rows = app.read(Replies(complaint.clone())).await;
+        (rows[0].state == "sent").then_some(())
+    })
+    .await
+    .expect("sent again");
 
     // sent, delivered, read; then a late `delivered` moves nothing back.
     let statuses = fixture("wa_status_only");

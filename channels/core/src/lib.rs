@@ -260,6 +260,10 @@ pub struct OutboundReply {
     /// 24 hours) choose how to send by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_inbound_at: Option<DateTime<Utc>>,
+    /// The provider said the reply window had closed (WhatsApp 131047 on
+    /// an earlier try), whatever `last_inbound_at` suggests.
+    #[serde(default)]
+    pub window_closed: bool,
 }
 
 /// What the provider answered when a reply was sent.

@@ -50,6 +50,7 @@ fn reply(to: &str, text: &str) -> OutboundReply {
         tracking_code: Some("SLR-7K3Q-9XPA".into()),
         kind: ReplyKind::Acknowledgement,
         last_inbound_at: None,
+        window_closed: false,
     }
 }
 

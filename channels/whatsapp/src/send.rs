@@ -89,9 +89,10 @@ impl ReplySender for WhatsappSender {
                 .ok_or_else(|| {
                     ChannelError::Permanent("not a WhatsApp handle (whatsapp:<wa_id>)".into())
                 })?;
-            let outside = reply
-                .last_inbound_at
-                .is_some_and(|at| Utc::now() - at > WINDOW - WINDOW_MARGIN);
+            let outside = reply.window_closed
+                || reply
+                    .last_inbound_at
+                    .is_some_and(|at| Utc::now() - at > WINDOW - WINDOW_MARGIN);
             if outside {
                 return self.send_template(to, reply).await;
             }

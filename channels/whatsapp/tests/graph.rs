@@ -338,6 +338,7 @@ fn reply(to: &str, last_inbound: Option<TimeDelta>) -> OutboundReply {
         tracking_code: Some("SLR-7K3Q-9XPA".into()),
         kind: ReplyKind::Acknowledgement,
         last_inbound_at: last_inbound.map(|ago| Utc::now() - ago),
+        window_closed: false,
     }
 }
 

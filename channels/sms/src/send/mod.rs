@@ -117,6 +117,7 @@ mod tests {
             tracking_code: None,
             kind: ReplyKind::Acknowledgement,
             last_inbound_at: None,
+            window_closed: false,
         }
     }
 
