@@ -14,7 +14,7 @@ use crate::channels::Channels;
 use crate::config::{Settings, SinkConfig, SqliteSynchronous};
 use crate::intake::{Ingest, IntakeSettings, Outcome, Prepared};
 use crate::metrics::Metrics;
-use crate::queue::dispatch::{DispatchSettings, Dispatcher};
+use crate::queue::dispatch::{DispatchSettings, Dispatcher, Worker};
 use crate::queue::lazy::LazySink;
 use crate::queue::sink::Sink;
 use crate::queue::{nats, webhook};
@@ -243,6 +243,17 @@ impl App {
         }
     }
 
+    /// A leased-queue worker on this app's store and schedule, started by
+    /// `wake`.
+    fn worker(&self, wake: &Arc<Notify>) -> Worker {
+        Worker {
+            store: self.store.clone(),
+            settings: dispatch_settings(self.settings.config()),
+            wake: wake.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
     /// Starts the sealer and the dispatcher. They stop when `shutdown` turns true.
     pub fn spawn_workers(
         self: &Arc<Self>,
@@ -274,36 +285,21 @@ impl App {
         ];
         let senders = self.channels.senders();
         if !senders.is_empty() {
-            let replier = crate::replies::Replier::new(
-                self.store.clone(),
-                senders,
-                dispatch_settings(c),
-                self.reply_wake.clone(),
-                self.metrics.clone(),
-            );
+            let replier = crate::replies::Replier::new(self.worker(&self.reply_wake), senders);
             tasks.push(tokio::spawn(replier.run(shutdown.clone())));
         }
         let sources = self.channels.media_sources();
         if !sources.is_empty() {
             let fetcher = crate::media::MediaFetcher::new(
-                self.store.clone(),
+                self.worker(&self.media_wake),
                 sources,
                 c.intake.media_dir.clone(),
                 c.intake.media_max_bytes,
-                dispatch_settings(c),
-                self.media_wake.clone(),
-                self.metrics.clone(),
             );
             tasks.push(tokio::spawn(fetcher.run(shutdown.clone())));
         }
         if !self.sinks.is_empty() {
-            let dispatcher = Dispatcher::new(
-                self.store.clone(),
-                self.sinks.clone(),
-                dispatch_settings(c),
-                self.dispatch_wake.clone(),
-                self.metrics.clone(),
-            );
+            let dispatcher = Dispatcher::new(self.worker(&self.dispatch_wake), self.sinks.clone());
             tasks.push(tokio::spawn(dispatcher.run(shutdown)));
         }
         tasks

@@ -14,15 +14,13 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use salur_channel_whatsapp::graph::{GraphApi, Media, MediaError};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
-use crate::metrics::Metrics;
-use crate::queue::dispatch::{DispatchSettings, Leased, leased_round, retry_at, run_rounds};
-use crate::store::{AttachmentJob, Op, Result, Store, Tx};
+use crate::queue::dispatch::{Leased, Worker};
+use crate::store::{AttachmentJob, Op, Result, Tx};
 
 impl Leased for AttachmentJob {
     async fn claim<C: Tx>(
@@ -38,13 +36,10 @@ impl Leased for AttachmentJob {
 /// Downloads pending attachments of the channels that have a Graph API
 /// client.
 pub struct MediaFetcher {
-    store: Store,
+    worker: Worker,
     sources: HashMap<String, GraphApi>,
     dir: PathBuf,
     max_bytes: u64,
-    settings: DispatchSettings,
-    wake: Arc<Notify>,
-    metrics: Arc<Metrics>,
 }
 
 /// What one download came to.
@@ -93,29 +88,22 @@ impl Op for Record {
 impl MediaFetcher {
     /// A fetcher over the channels' Graph API clients, by channel name.
     pub fn new(
-        store: Store,
+        worker: Worker,
         sources: HashMap<String, GraphApi>,
         dir: PathBuf,
         max_bytes: u64,
-        settings: DispatchSettings,
-        wake: Arc<Notify>,
-        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            store,
+            worker,
             sources,
             dir,
             max_bytes,
-            settings,
-            wake,
-            metrics,
         }
     }
 
     /// Runs rounds until `shutdown` fires; the round in progress finishes.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let (settings, wake, metrics) = (&self.settings, &self.wake, &self.metrics);
-        run_rounds(|| self.round(), settings, wake, metrics, "media", shutdown).await;
+        self.worker.run("media", || self.round(), shutdown).await;
     }
 
     /// Claims and downloads one batch. Returns how many it handled.
@@ -123,7 +111,7 @@ impl MediaFetcher {
     /// # Errors
     /// Database errors.
     pub async fn round(&self) -> Result<usize> {
-        leased_round(&self.store, &self.settings, |a| self.fetch(a), Record).await
+        self.worker.round(|a| self.fetch(a), Record).await
     }
 
     async fn fetch(&self, a: AttachmentJob) -> (String, Fetched) {
@@ -142,26 +130,24 @@ impl MediaFetcher {
             }
         };
         let label = format!("media:{}", a.channel_name);
-        let fetched = match result.map_err(|e| (e.retryable(), e.to_string())) {
-            Ok(media) => match self.keep(media).await {
-                Ok(stored) => Ok(stored),
-                Err(e) => Err((true, e)),
-            },
-            Err(e) => Err(e),
+        // A file that could not be written is worth another try.
+        let fetched = match result {
+            Ok(media) => self.keep(media).await.map_err(|e| (true, e)),
+            Err(e) => Err((e.retryable(), e.to_string())),
         };
         let fetched = match fetched {
             Ok(stored) => {
-                self.metrics.delivery(&label, "delivered");
+                self.worker.metrics.delivery(&label, "delivered");
                 stored
             }
             Err((retryable, error)) => {
                 let next = if retryable {
-                    retry_at(&self.settings.retry_schedule, attempts)
+                    self.worker.retry_at(attempts)
                 } else {
                     None
                 };
                 let outcome = if next.is_some() { "retry" } else { "dead" };
-                self.metrics.delivery(&label, outcome);
+                self.worker.metrics.delivery(&label, outcome);
                 tracing::warn!(attachment = %a.id, channel = %a.channel_name, attempts, %error, "media download failed ({outcome})");
                 Fetched::Failed {
                     attempts,

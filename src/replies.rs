@@ -23,12 +23,11 @@ use chrono::{DateTime, Utc};
 use figment::providers::Format as _;
 use salur_channels_core::{ChannelError, OutboundReply, ReplyKind, ReplySender};
 use serde::Deserialize;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::domain::MessageId;
-use crate::metrics::Metrics;
-use crate::queue::dispatch::{DispatchSettings, Leased, leased_round, retry_at, run_rounds};
-use crate::store::{NewOutbound, Op, OutboundRow, Result, Store, Tx};
+use crate::queue::dispatch::{Leased, Worker};
+use crate::store::{NewOutbound, Op, OutboundRow, Result, Tx};
 
 /// The texts sent to citizens in one language.
 #[derive(Debug, Clone, Deserialize)]
@@ -211,35 +210,19 @@ impl Op for Record {
 
 /// Sends queued replies through each channel's provider.
 pub struct Replier {
-    store: Store,
+    worker: Worker,
     senders: HashMap<String, Arc<dyn ReplySender>>,
-    settings: DispatchSettings,
-    wake: Arc<Notify>,
-    metrics: Arc<Metrics>,
 }
 
 impl Replier {
     /// A replier over the channels' senders, by channel name.
-    pub fn new(
-        store: Store,
-        senders: HashMap<String, Arc<dyn ReplySender>>,
-        settings: DispatchSettings,
-        wake: Arc<Notify>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        Self {
-            store,
-            senders,
-            settings,
-            wake,
-            metrics,
-        }
+    pub fn new(worker: Worker, senders: HashMap<String, Arc<dyn ReplySender>>) -> Self {
+        Self { worker, senders }
     }
 
     /// Runs rounds until `shutdown` fires; the round in progress finishes.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let (settings, wake, metrics) = (&self.settings, &self.wake, &self.metrics);
-        run_rounds(|| self.round(), settings, wake, metrics, "reply", shutdown).await;
+        self.worker.run("reply", || self.round(), shutdown).await;
     }
 
     /// Claims and sends one batch. Returns how many replies it handled.
@@ -247,7 +230,7 @@ impl Replier {
     /// # Errors
     /// Database errors.
     pub async fn round(&self) -> Result<usize> {
-        leased_round(&self.store, &self.settings, |o| self.send(o), Record).await
+        self.worker.round(|o| self.send(o), Record).await
     }
 
     async fn send(&self, o: OutboundRow) -> (String, Attempt) {
@@ -278,16 +261,16 @@ impl Replier {
         };
         let attempt = match result {
             Ok(receipt) => {
-                self.metrics.delivery(&label, "delivered");
+                self.worker.metrics.delivery(&label, "delivered");
                 Attempt::Sent(receipt.provider_message_id)
             }
             Err(e) => {
                 let next = match &e {
                     ChannelError::Permanent(_) => None,
-                    _ => retry_at(&self.settings.retry_schedule, attempts),
+                    _ => self.worker.retry_at(attempts),
                 };
                 let outcome = if next.is_some() { "retry" } else { "dead" };
-                self.metrics.delivery(&label, outcome);
+                self.worker.metrics.delivery(&label, outcome);
                 tracing::warn!(channel = %o.channel_name, reply = %o.id, attempts, error = %e, "sending a reply failed ({outcome})");
                 Attempt::Failed {
                     attempts,

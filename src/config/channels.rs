@@ -100,23 +100,6 @@ impl ChannelConfig {
             _ => false,
         }
     }
-
-    /// Whether messages from one sender join one complaint until the quiet
-    /// period passes.
-    pub fn assembles(&self) -> bool {
-        match self {
-            Self::Sms(c) => c.assemble,
-            Self::Whatsapp(c) | Self::Messenger(c) | Self::Instagram(c) => c.assemble,
-        }
-    }
-
-    /// Whether acknowledgements and notices go back through the channel.
-    pub fn replies(&self) -> bool {
-        match self {
-            Self::Sms(c) => c.replies,
-            Self::Whatsapp(c) | Self::Messenger(c) | Self::Instagram(c) => c.replies,
-        }
-    }
 }
 
 /// `kind = "whatsapp"`, `"messenger"` or `"instagram"`: a Meta app that

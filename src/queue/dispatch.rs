@@ -110,47 +110,24 @@ impl Op for Replay {
 
 /// The dispatcher.
 pub struct Dispatcher {
-    store: Store,
+    worker: Worker,
     sinks: HashMap<String, Arc<dyn Sink>>,
-    settings: DispatchSettings,
-    wake: Arc<Notify>,
-    metrics: Arc<Metrics>,
 }
 
 impl Dispatcher {
-    /// A dispatcher over `sinks`. `wake` lets writers start a round at once.
-    pub fn new(
-        store: Store,
-        sinks: Vec<Arc<dyn Sink>>,
-        settings: DispatchSettings,
-        wake: Arc<Notify>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    /// A dispatcher over `sinks`; the worker's `wake` lets writers start a
+    /// round at once.
+    pub fn new(worker: Worker, sinks: Vec<Arc<dyn Sink>>) -> Self {
         let sinks = sinks
             .into_iter()
             .map(|s| (s.name().to_owned(), s))
             .collect();
-        Self {
-            store,
-            sinks,
-            settings,
-            wake,
-            metrics,
-        }
+        Self { worker, sinks }
     }
 
     /// Runs rounds until `shutdown` fires; the round in progress finishes.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let (settings, wake, metrics) = (&self.settings, &self.wake, &self.metrics);
-        run_rounds(
-            || self.round(),
-            settings,
-            wake,
-            metrics,
-            "dispatch",
-            shutdown,
-        )
-        .await;
+        self.worker.run("dispatch", || self.round(), shutdown).await;
     }
 
     /// Claims and sends one batch. Returns how many deliveries it handled.
@@ -158,7 +135,7 @@ impl Dispatcher {
     /// # Errors
     /// Database errors.
     pub async fn round(&self) -> Result<usize> {
-        leased_round(&self.store, &self.settings, |d| self.send(d), Record).await
+        self.worker.round(|d| self.send(d), Record).await
     }
 
     async fn send(&self, d: ClaimedDelivery) -> (String, Attempt) {
@@ -181,12 +158,12 @@ impl Dispatcher {
         };
         let attempt = match outcome {
             Ok(()) => {
-                self.metrics.delivery(&d.sink, "delivered");
+                self.worker.metrics.delivery(&d.sink, "delivered");
                 Attempt::Delivered
             }
-            Err(e) => match (e, retry_at(&self.settings.retry_schedule, attempts)) {
+            Err(e) => match (e, self.worker.retry_at(attempts)) {
                 (SinkError::Transient(error), Some(at)) => {
-                    self.metrics.delivery(&d.sink, "retry");
+                    self.worker.metrics.delivery(&d.sink, "retry");
                     tracing::info!(sink = %d.sink, event = %d.event_id, attempts, %error, "delivery failed; will retry");
                     Attempt::Retry {
                         attempts,
@@ -195,7 +172,7 @@ impl Dispatcher {
                     }
                 }
                 (e, _) => {
-                    self.metrics.delivery(&d.sink, "dead");
+                    self.worker.metrics.delivery(&d.sink, "dead");
                     tracing::warn!(sink = %d.sink, event = %d.event_id, attempts, error = %e, "delivery dead");
                     Attempt::Dead {
                         attempts,
@@ -215,40 +192,97 @@ pub fn retry_at(schedule: &[Duration], attempts: i32) -> Option<chrono::DateTime
     Some(Utc::now() + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::hours(1)))
 }
 
-/// Runs `round` until `shutdown` fires: again at once after a full round,
-/// otherwise when woken or after the poll interval. A failed round is
-/// counted under `stage` and retried at the next turn.
-pub async fn run_rounds<F, Fut>(
-    mut round: F,
-    settings: &DispatchSettings,
-    wake: &Notify,
-    metrics: &Metrics,
-    stage: &'static str,
-    mut shutdown: watch::Receiver<bool>,
-) where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<usize>>,
-{
-    loop {
-        let busy = match round().await {
-            Ok(n) => n >= settings.batch_size,
-            Err(e) => {
-                metrics.failure(stage);
-                tracing::warn!(error = %e, "{stage} round failed");
-                false
+/// What every worker of a leased queue (the dispatcher, the replier, the
+/// media fetcher) shares: the store, its schedule, the notify that starts a
+/// round at once, and the metrics.
+#[derive(Clone)]
+pub struct Worker {
+    /// The database.
+    pub store: Store,
+    /// Retry schedule, poll interval, batch size and lease.
+    pub settings: DispatchSettings,
+    /// Starts a round at once.
+    pub wake: Arc<Notify>,
+    /// Where attempts and failed rounds are counted.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Worker {
+    /// When a row that failed its `attempts`-th try is tried again; `None`
+    /// after the last.
+    pub fn retry_at(&self, attempts: i32) -> Option<chrono::DateTime<Utc>> {
+        retry_at(&self.settings.retry_schedule, attempts)
+    }
+
+    /// Runs `round` until `shutdown` fires: again at once after a full
+    /// round, otherwise when woken or after the poll interval. A failed round
+    /// is counted under `stage` and retried at the next turn.
+    pub async fn run<F, Fut>(
+        &self,
+        stage: &'static str,
+        mut round: F,
+        mut shutdown: watch::Receiver<bool>,
+    ) where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<usize>>,
+    {
+        let (settings, metrics) = (&self.settings, &self.metrics);
+        loop {
+            let busy = match round().await {
+                Ok(n) => n >= settings.batch_size,
+                Err(e) => {
+                    metrics.failure(stage);
+                    tracing::warn!(error = %e, "{stage} round failed");
+                    false
+                }
+            };
+            if *shutdown.borrow() {
+                return;
             }
-        };
-        if *shutdown.borrow() {
-            return;
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(settings.poll_interval) => {}
+                _ = shutdown.changed() => return,
+            }
         }
-        if busy {
-            continue;
+    }
+
+    /// One round of a leased queue: claims due rows, sends them
+    /// concurrently, and records every result in one write. Returns how
+    /// many it handled.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn round<T, R, F, Fut, W>(
+        &self,
+        send: F,
+        record: impl FnOnce(Vec<R>) -> W,
+    ) -> Result<usize>
+    where
+        T: Leased,
+        F: Fn(T) -> Fut,
+        Fut: std::future::Future<Output = R>,
+        W: Op<Output = ()>,
+    {
+        let (store, settings) = (&self.store, &self.settings);
+        let claimed = store
+            .write(ClaimDue::<T> {
+                lease: settings.lease,
+                limit: i64::try_from(settings.batch_size).unwrap_or(100),
+                rows: std::marker::PhantomData,
+            })
+            .await?;
+        if claimed.is_empty() {
+            return Ok(0);
         }
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(settings.poll_interval) => {}
-            _ = shutdown.changed() => return,
-        }
+        let n = claimed.len();
+        let sends: FuturesUnordered<_> = claimed.into_iter().map(send).collect();
+        let results = sends.collect().await;
+        store.write(record(results)).await?;
+        Ok(n)
     }
 }
 
@@ -280,38 +314,4 @@ impl<T: Leased> Op for ClaimDue<T> {
         let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(60));
         T::claim(c, now, now + lease, self.limit).await
     }
-}
-
-/// One round of a leased queue: claims due rows, sends them concurrently,
-/// and records every result in one write. Returns how many it handled.
-///
-/// # Errors
-/// Database errors.
-pub async fn leased_round<T, R, F, Fut, W>(
-    store: &Store,
-    settings: &DispatchSettings,
-    send: F,
-    record: impl FnOnce(Vec<R>) -> W,
-) -> Result<usize>
-where
-    T: Leased,
-    F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = R>,
-    W: Op<Output = ()>,
-{
-    let claimed = store
-        .write(ClaimDue::<T> {
-            lease: settings.lease,
-            limit: i64::try_from(settings.batch_size).unwrap_or(100),
-            rows: std::marker::PhantomData,
-        })
-        .await?;
-    if claimed.is_empty() {
-        return Ok(0);
-    }
-    let n = claimed.len();
-    let sends: FuturesUnordered<_> = claimed.into_iter().map(send).collect();
-    let results = sends.collect().await;
-    store.write(record(results)).await?;
-    Ok(n)
 }

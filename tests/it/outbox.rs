@@ -305,18 +305,18 @@ async fn several_dispatchers_share_the_outbox() {
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut extra = Vec::new();
     for _ in 0..2 {
-        let d = salur::queue::dispatch::Dispatcher::new(
-            app.app.store.clone(),
-            app.app.sinks.clone(),
-            salur::queue::dispatch::DispatchSettings {
+        let worker = salur::queue::dispatch::Worker {
+            store: app.app.store.clone(),
+            settings: salur::queue::dispatch::DispatchSettings {
                 retry_schedule: vec![Duration::from_millis(100)],
                 poll_interval: Duration::from_millis(20),
                 batch_size: 5,
                 lease: Duration::from_secs(60),
             },
-            Arc::new(tokio::sync::Notify::new()),
-            app.app.metrics.clone(),
-        );
+            wake: Arc::new(tokio::sync::Notify::new()),
+            metrics: app.app.metrics.clone(),
+        };
+        let d = salur::queue::dispatch::Dispatcher::new(worker, app.app.sinks.clone());
         extra.push(tokio::spawn(d.run(stop_rx.clone())));
     }
     for i in 0..60 {
