@@ -162,7 +162,13 @@ impl App {
             part_timeout: chrono::Duration::from_std(c.intake.part_timeout)?,
             replies: crate::replies::ReplyPolicy {
                 channels: channels.reply_channels(),
+                guided: channels.guided_channels(),
                 texts: crate::replies::ReplyTexts::builtin(&c.intake.reply_language)
+                    .map_err(anyhow::Error::msg)?,
+                languages: ["id", "en"]
+                    .into_iter()
+                    .map(|l| Ok((l.to_owned(), crate::replies::ReplyTexts::builtin(l)?)))
+                    .collect::<Result<_, String>>()
                     .map_err(anyhow::Error::msg)?,
                 per_number: i64::from(c.intake.reply_limit),
                 window: chrono::Duration::from_std(c.intake.reply_window)?,
@@ -283,6 +289,16 @@ impl App {
                 shutdown.clone(),
             )),
         ];
+        for (name, bot) in self.channels.telegram_bots() {
+            if bot.mode == crate::config::TelegramMode::Polling {
+                tasks.push(tokio::spawn(crate::telegram::run_poller(
+                    self.clone(),
+                    name,
+                    bot,
+                    shutdown.clone(),
+                )));
+            }
+        }
         let senders = self.channels.senders();
         if !senders.is_empty() {
             let replier = crate::replies::Replier::new(self.worker(&self.reply_wake), senders);

@@ -42,6 +42,21 @@ pub async fn seal<C: Tx>(
     c.seal_complaint(&open.id, status, earlier.as_deref(), now)
         .await?;
     outbox::emit(c, &open.id, EventType::Created, now, &s.sinks).await?;
+    // A guided channel gives the tracking code now, when the complaint is
+    // complete: the earlier complaint's for a duplicate.
+    if s.replies.guided.contains(&open.channel_name) {
+        let code = match &earlier {
+            Some(id) => c.complaint(id).await?.map(|e| e.tracking_code),
+            None => None,
+        }
+        .unwrap_or_else(|| open.tracking_code.clone());
+        let to = crate::replies::Recipient {
+            channel_name: &open.channel_name,
+            handle: &open.reporter.0.handle,
+            complaint_id: &open.id,
+        };
+        crate::replies::acknowledge(c, &s.replies, to, &code, now).await?;
+    }
     Ok(())
 }
 

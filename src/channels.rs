@@ -7,9 +7,12 @@ use salur_channel_sms::send::{self, TwilioFrom};
 use salur_channel_sms::{
     GenericSms, africastalking, android, gsm, kannel, smssync, twilio, vonage,
 };
+use salur_channel_telegram::api::{BotApi, TelegramMedia, TelegramSender};
+use salur_channel_telegram::webhook::TelegramWebhook;
 use salur_channel_whatsapp::MetaWebhook;
 use salur_channel_whatsapp::graph::{DEFAULT_TIMEOUT as GRAPH_TIMEOUT, GraphApi};
 use salur_channel_whatsapp::send::{PageSender, Template, WhatsappSender};
+use salur_channels_core::media::MediaSource;
 use salur_channels_core::{
     BoxFuture, ChannelError, ChannelKind, OutboundReply, PushChannel, ReplySender, SentReceipt,
 };
@@ -17,7 +20,11 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{
     ChannelConfig, Credentials, FieldError, MetaChannel, Settings, SmsChannel, SmsProvider,
+    TelegramChannel, TelegramMode,
 };
+
+/// How long a Bot API call may take (long polls add their own wait).
+const TELEGRAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One channel instance.
 pub struct ChannelEntry {
@@ -36,9 +43,27 @@ pub struct ChannelEntry {
     pub meta: Option<Arc<MetaWebhook>>,
     /// WhatsApp: our number's id, which picks this instance for an event.
     pub account: Option<String>,
-    /// The Graph API client media are downloaded with (Meta channels with
-    /// an `access_token`).
-    pub media: Option<GraphApi>,
+    /// What media are downloaded with (Meta channels with an
+    /// `access_token`, Telegram bots).
+    pub media: Option<Arc<dyn MediaSource>>,
+    /// A Telegram bot's API client and how it gets updates.
+    pub telegram: Option<Arc<TelegramBot>>,
+    /// Whether the citizen is guided through the complaint (Telegram).
+    pub guided: bool,
+}
+
+/// A Telegram bot, as its poller and `salur telegram-webhook` use it.
+pub struct TelegramBot {
+    /// The Bot API client.
+    pub api: BotApi,
+    /// Reads updates, from the webhook or from `getUpdates`.
+    pub parser: Arc<TelegramWebhook>,
+    /// How updates arrive.
+    pub mode: TelegramMode,
+    /// How long one `getUpdates` call waits.
+    pub poll_timeout: std::time::Duration,
+    /// The secret `setWebhook` is given, in webhook mode.
+    pub webhook_secret: Option<String>,
 }
 
 /// Every configured channel, by name.
@@ -92,8 +117,19 @@ impl Channels {
                             meta: None,
                             account: None,
                             media: None,
+                            telegram: None,
+                            guided: false,
                         }),
                     );
+                }
+                ChannelConfig::Telegram(bot) => {
+                    let label = format!("channels[{i}] ({})", bot.name);
+                    match telegram_entry(bot, ch.secret, ch.credentials) {
+                        Ok(entry) => {
+                            by_name.insert(bot.name.clone(), Arc::new(entry));
+                        }
+                        Err(e) => errors.push(FieldError::new(label, e)),
+                    }
                 }
                 ChannelConfig::Whatsapp(meta)
                 | ChannelConfig::Messenger(meta)
@@ -142,13 +178,30 @@ impl Channels {
             .collect()
     }
 
+    /// The channels that guide their citizens through a complaint.
+    pub fn guided_channels(&self) -> std::collections::HashSet<String> {
+        self.by_name
+            .iter()
+            .filter(|(_, v)| v.guided)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// The Telegram bots, by channel name.
+    pub fn telegram_bots(&self) -> Vec<(String, Arc<TelegramBot>)> {
+        self.by_name
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.telegram.clone()?)))
+            .collect()
+    }
+
     /// The channels that send replies.
     pub fn reply_channels(&self) -> std::collections::HashSet<String> {
         self.senders().into_keys().collect()
     }
 
-    /// The Graph API clients media are downloaded with, by channel name.
-    pub fn media_sources(&self) -> HashMap<String, GraphApi> {
+    /// What media are downloaded with, by channel name.
+    pub fn media_sources(&self) -> HashMap<String, Arc<dyn MediaSource>> {
         self.by_name
             .iter()
             .filter_map(|(k, v)| Some((k.clone(), v.media.clone()?)))
@@ -220,7 +273,53 @@ fn meta_entry(
         sender,
         meta: Some(Arc::new(webhook)),
         account: meta.phone_number_id.clone(),
-        media: api,
+        media: api.map(|a| Arc::new(a) as Arc<dyn MediaSource>),
+        telegram: None,
+        guided: false,
+    })
+}
+
+/// A Telegram bot's adapters: the update reader (behind the webhook in
+/// webhook mode), the sender and the media source.
+fn telegram_entry(
+    bot: &TelegramChannel,
+    secret: Option<&SecretString>,
+    credentials: &Credentials,
+) -> Result<ChannelEntry, String> {
+    let token = credentials
+        .token
+        .as_ref()
+        .map(|t| t.expose_secret().to_owned())
+        .ok_or("no bot token")?;
+    let api =
+        BotApi::new(token, bot.api_url.as_deref(), TELEGRAM_TIMEOUT).map_err(|e| e.to_string())?;
+    let webhook_secret = secret.map(|s| s.expose_secret().to_owned());
+    let parser = Arc::new(TelegramWebhook::new(
+        bot.name.clone(),
+        webhook_secret.clone().map(String::into_bytes),
+        bot.allow_groups,
+    ));
+    let push = (bot.mode == TelegramMode::Webhook).then(|| parser.clone() as Arc<dyn PushChannel>);
+    let sender = bot
+        .replies
+        .then(|| Arc::new(TelegramSender::new(api.clone())) as Arc<dyn ReplySender>);
+    Ok(ChannelEntry {
+        name: bot.name.clone(),
+        kind: ChannelKind::Telegram,
+        push,
+        assemble: bot.assemble,
+        sender,
+        meta: None,
+        account: None,
+        media: Some(Arc::new(TelegramMedia::new(api.clone()))),
+        telegram: Some(Arc::new(TelegramBot {
+            api,
+            parser,
+            mode: bot.mode,
+            poll_timeout: bot.poll_timeout,
+            webhook_secret,
+        })),
+        guided: bot.guided,
     })
 }
 
@@ -401,6 +500,7 @@ mod tests {
             kind: ReplyKind::StatusNotice,
             last_inbound_at: None,
             window_closed: false,
+            presentation: Default::default(),
         }
     }
 

@@ -56,6 +56,16 @@ pub enum Command {
         /// The message ids Gammu appends to the command line.
         ids: Vec<String>,
     },
+    /// Point a Telegram bot in webhook mode at
+    /// `<server.public_url>/webhooks/telegram/NAME`, with its
+    /// `webhook_secret`; `--delete` removes the webhook.
+    TelegramWebhook {
+        /// The Telegram channel's name.
+        name: String,
+        /// Remove the webhook instead (before switching to polling).
+        #[arg(long)]
+        delete: bool,
+    },
     /// Re-normalise complaints from their stored raw messages, after a rule
     /// or normaliser change. Changed complaints publish `complaint.updated`.
     Reprocess {
@@ -164,6 +174,13 @@ async fn run_with(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::GammuReceive { channel, ids } => gammu_receive(settings, channel, ids).await,
+        Command::TelegramWebhook { name, delete } => {
+            let app = crate::app::App::build(settings).await?;
+            let done = crate::telegram::set_webhook(&app, &name, delete).await;
+            app.store.close().await;
+            println!("{}", done?);
+            Ok(0)
+        }
         Command::Reprocess { id, dry_run } => {
             let app = crate::app::App::build(settings).await?;
             app.store.migrate().await?;

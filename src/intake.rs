@@ -430,8 +430,27 @@ impl Op for ProcessPending {
                 quarantine(c, &row, &format!("flagged by the channel: {flag}"), now).await?;
                 continue;
             }
+            // A command, a button tap, a shared contact: it steers the
+            // conversation and joins no complaint.
+            if prepared.message.control.is_some() {
+                match crate::guided::control(c, &prepared, &self.settings, now).await {
+                    Ok(()) => {}
+                    Err(StoreError::Op(error)) => quarantine(c, &row, &error, now).await?,
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+            let guided = self.settings.replies.guided.contains(&row.channel_name);
+            if guided && crate::guided::keyboard_answer(c, &prepared, &self.settings, now).await? {
+                continue;
+            }
             let done = if prepared.message.part.is_some() {
                 parts::take(c, &prepared, &self.settings, now).await
+            } else if prepared.message.replaces.is_some() {
+                match edit(c, &prepared, &self.settings, now).await {
+                    Ok(None) => process(c, &prepared, &self.settings, now).await.map(Some),
+                    done => done,
+                }
             } else {
                 process(c, &prepared, &self.settings, now).await.map(Some)
             };
@@ -439,6 +458,10 @@ impl Op for ProcessPending {
                 Ok(Some(outcome)) => {
                     let (channel, handle) = (&prepared.message.channel_name, &prepared.handle);
                     acknowledge(c, &self.settings, channel, handle, &outcome, now).await?;
+                    if guided {
+                        crate::guided::after_content(c, &prepared, &self.settings, &outcome, now)
+                            .await?;
+                    }
                 }
                 Ok(None) => {}
                 // The op's own refusal (not a database error): keep the
@@ -472,6 +495,7 @@ pub async fn flush_overdue_parts<C: Tx>(
 
 /// Queues the acknowledgement of a complaint the message opened, with the
 /// code the citizen should quote (the earlier complaint's for a duplicate).
+/// A guided channel acknowledges when the complaint is sent instead.
 async fn acknowledge<C: Tx>(
     c: &mut C,
     s: &IntakeSettings,
@@ -480,7 +504,7 @@ async fn acknowledge<C: Tx>(
     outcome: &Outcome,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    if !outcome.created {
+    if !outcome.created || s.replies.guided.contains(channel_name) {
         return Ok(());
     }
     let (Some(complaint_id), Some(code)) = (&outcome.complaint_id, &outcome.tracking_code) else {
@@ -576,7 +600,7 @@ pub async fn run_processor(
 
 /// Finds the reporter behind an identity, or links the identity to a
 /// reporter with the same phone or email, or creates one.
-async fn resolve_reporter<C: Tx>(
+pub(crate) async fn resolve_reporter<C: Tx>(
     c: &mut C,
     p: &Prepared,
     now: DateTime<Utc>,
@@ -738,6 +762,72 @@ async fn store_attachments<C: Tx>(
     Ok(())
 }
 
+/// An edited message: its text takes the place of the text it edited in
+/// that message's complaint, and both stay stored. `None` when the edited
+/// message joined no complaint: it is then taken as a new message.
+async fn edit<C: Tx>(
+    c: &mut C,
+    p: &Prepared,
+    s: &IntakeSettings,
+    now: DateTime<Utc>,
+) -> Result<Option<Outcome>> {
+    let Some(original) = p.message.replaces.as_deref() else {
+        return Ok(None);
+    };
+    let Some((_, Some(complaint_id))) = c.find_inbound(&p.message.channel_name, original).await?
+    else {
+        return Ok(None);
+    };
+    let Some(mut target) = c.complaint(&complaint_id).await? else {
+        return Ok(None);
+    };
+    let message_id = p.message_id.to_string();
+    c.set_inbound_complaint(&message_id, &target.id, now)
+        .await?;
+    let stored = c.inbound_for_complaint(&target.id).await?;
+    let texts = texts_with_edits(
+        stored
+            .iter()
+            .filter_map(|r| serde_json::from_str::<InboundMessage>(&r.message.0).ok()),
+    );
+    let parts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    target.body = normalize::join_fragments(&parts);
+    target.title = normalize::derive_title(&target.body);
+    target.content_key = normalize::content_key(&target.body);
+    target.message_ids.0.push(message_id.clone());
+    c.update_complaint_content(&target, now).await?;
+    if target.sealed_at.is_some() {
+        outbox::emit(
+            c,
+            &target.id,
+            crate::record::EventType::Updated,
+            now,
+            &s.sinks,
+        )
+        .await?;
+    }
+    Ok(Some(joined(message_id, &target, false)))
+}
+
+/// The cleaned texts of a complaint's messages, in order, each edited one
+/// replaced by its latest edit; messages that steer the conversation are
+/// left out.
+pub fn texts_with_edits(messages: impl IntoIterator<Item = InboundMessage>) -> Vec<String> {
+    let mut texts: Vec<(String, String)> = Vec::new();
+    for m in messages {
+        if m.control.is_some() {
+            continue;
+        }
+        let text = normalize::clean_text(&m.text);
+        let id = m.replaces.unwrap_or(m.provider_message_id);
+        match texts.iter_mut().find(|(known, _)| *known == id) {
+            Some(slot) => slot.1 = text,
+            None => texts.push((id, text)),
+        }
+    }
+    texts.into_iter().map(|(_, text)| text).collect()
+}
+
 /// Adds a message's text, location and attachments to a complaint.
 async fn append<C: Tx>(
     c: &mut C,
@@ -782,6 +872,9 @@ mod tests {
             reply_to: None,
             part: None,
             flag: None,
+            control: None,
+            replaces: None,
+            language: None,
             raw: bytes::Bytes::new(),
             raw_content_type: "application/json".into(),
         }

@@ -3,11 +3,11 @@
 //! Intake records each attachment as `pending` with the provider's
 //! reference. The [`MediaFetcher`] claims due attachments with a lease (like
 //! the outbox dispatcher), downloads each on its own through its channel's
-//! Graph API client, and keeps the file under `intake.media_dir` named by
+//! media source (Meta's Graph API, Telegram's `getFile`), and keeps the file under `intake.media_dir` named by
 //! its sha256 (`ab/abcdef…`), so the same file sent twice is kept once. A
 //! failed download is retried on the outbox's schedule; after the last try,
 //! or at once when retrying cannot help (too large, wrong checksum, a host
-//! that is not Meta's), the attachment is `missing` with the reason, and
+//! the channel does not fetch from), the attachment is `missing` with the reason, and
 //! `POST /api/v1/attachments/{id}/retry` queues it again. The message and
 //! its complaint are never held up by a file.
 
@@ -16,7 +16,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use salur_channel_whatsapp::graph::{GraphApi, Media, MediaError};
+use std::sync::Arc;
+
+use salur_channels_core::media::{Media, MediaError, MediaSource};
 use tokio::sync::watch;
 
 use crate::queue::dispatch::{Leased, Worker};
@@ -33,11 +35,10 @@ impl Leased for AttachmentJob {
     }
 }
 
-/// Downloads pending attachments of the channels that have a Graph API
-/// client.
+/// Downloads pending attachments of the channels that can fetch media.
 pub struct MediaFetcher {
     worker: Worker,
-    sources: HashMap<String, GraphApi>,
+    sources: HashMap<String, Arc<dyn MediaSource>>,
     dir: PathBuf,
     max_bytes: u64,
 }
@@ -86,10 +87,10 @@ impl Op for Record {
 }
 
 impl MediaFetcher {
-    /// A fetcher over the channels' Graph API clients, by channel name.
+    /// A fetcher over the channels' media sources, by channel name.
     pub fn new(
         worker: Worker,
-        sources: HashMap<String, GraphApi>,
+        sources: HashMap<String, Arc<dyn MediaSource>>,
         dir: PathBuf,
         max_bytes: u64,
     ) -> Self {
@@ -118,14 +119,12 @@ impl MediaFetcher {
         let attempts = a.attempts.saturating_add(1);
         let result = match self.sources.get(&a.channel_name) {
             None => Err(MediaError::Gone(format!(
-                "channel `{}` has no access_token to download media with",
+                "channel `{}` has no credentials to download media with",
                 a.channel_name
             ))),
-            Some(api) if a.provider_ref.starts_with("https://") => {
-                api.fetch_url(&a.provider_ref, self.max_bytes).await
-            }
-            Some(api) => {
-                api.fetch_media(&a.provider_ref, a.sha256.as_deref(), self.max_bytes)
+            Some(source) => {
+                source
+                    .fetch(&a.provider_ref, a.sha256.as_deref(), self.max_bytes)
                     .await
             }
         };

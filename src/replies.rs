@@ -27,7 +27,7 @@ use tokio::sync::watch;
 
 use crate::domain::MessageId;
 use crate::queue::dispatch::{Leased, Worker};
-use crate::store::{NewOutbound, Op, OutboundRow, Result, Tx};
+use crate::store::{NewOutbound, Op, OutboundRow, Result, StoreError, Tx};
 
 /// The texts sent to citizens in one language.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +39,8 @@ pub struct ReplyTexts {
     pub status_notice: String,
     /// The status names citizens read, by stored name.
     pub status: HashMap<String, String>,
+    /// The guided conversation of a chat bot.
+    pub guided: crate::guided::GuidedTexts,
 }
 
 impl ReplyTexts {
@@ -76,12 +78,37 @@ impl ReplyTexts {
 pub struct ReplyPolicy {
     /// Channel instances that send replies.
     pub channels: HashSet<String>,
-    /// The texts.
+    /// Channel instances that guide the citizen (Telegram): their
+    /// acknowledgement goes out when the complaint is sent or sealed, in
+    /// the language the citizen talks in.
+    pub guided: HashSet<String>,
+    /// The texts in the configured language.
     pub texts: ReplyTexts,
+    /// The texts in every built-in language, for citizens who chose one.
+    pub languages: HashMap<String, ReplyTexts>,
     /// Most replies to one recipient within `window`.
     pub per_number: i64,
     /// See `per_number`.
     pub window: chrono::Duration,
+}
+
+impl ReplyPolicy {
+    /// The texts in `language` (`id`, `en`), else the configured ones.
+    pub fn texts_in(&self, language: &str) -> &ReplyTexts {
+        self.languages.get(language).unwrap_or(&self.texts)
+    }
+
+    /// The texts a recipient reads: on a guided channel, the language of
+    /// their conversation.
+    async fn texts_for<C: Tx>(&self, c: &mut C, to: Recipient<'_>) -> Result<&ReplyTexts> {
+        if !self.guided.contains(to.channel_name) {
+            return Ok(&self.texts);
+        }
+        Ok(match c.dialogue(to.channel_name, to.handle).await? {
+            Some(d) => self.texts_in(&d.language),
+            None => &self.texts,
+        })
+    }
 }
 
 /// Queues the acknowledgement of a newly opened complaint, when its channel
@@ -96,8 +123,49 @@ pub async fn acknowledge<C: Tx>(
     tracking_code: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let body = policy.texts.acknowledgement(tracking_code);
+    let body = policy
+        .texts_for(c, to)
+        .await?
+        .acknowledgement(tracking_code);
     queue(c, policy, to, "acknowledgement", body, tracking_code, now).await
+}
+
+/// Queues a step of a guided conversation (a question, a summary, the
+/// answer to a command), when the channel sends replies. Not counted
+/// against the per-number limit: each answers something the citizen did.
+///
+/// # Errors
+/// Database errors.
+pub async fn prompt<C: Tx>(
+    c: &mut C,
+    policy: &ReplyPolicy,
+    to: Recipient<'_>,
+    body: String,
+    presentation: &salur_channels_core::Presentation,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if !policy.channels.contains(to.channel_name) {
+        return Ok(());
+    }
+    let presentation = if presentation.is_plain() {
+        None
+    } else {
+        Some(serde_json::to_string(presentation).map_err(|e| StoreError::Op(e.to_string()))?)
+    };
+    c.insert_outbound(&NewOutbound {
+        id: MessageId::new().to_string(),
+        complaint_id: (!to.complaint_id.is_empty()).then(|| to.complaint_id.to_owned()),
+        channel_name: to.channel_name.to_owned(),
+        recipient: to.handle.to_owned(),
+        kind: "prompt".to_owned(),
+        body,
+        tracking_code: None,
+        state: "pending".into(),
+        presentation,
+        now,
+    })
+    .await?;
+    Ok(())
 }
 
 /// Queues the notice that a complaint's status changed, when its channel
@@ -113,7 +181,10 @@ pub async fn status_notice<C: Tx>(
     status: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let body = policy.texts.status_notice(tracking_code, status);
+    let body = policy
+        .texts_for(c, to)
+        .await?
+        .status_notice(tracking_code, status);
     queue(c, policy, to, "status_notice", body, tracking_code, now).await
 }
 
@@ -124,7 +195,8 @@ pub struct Recipient<'a> {
     pub channel_name: &'a str,
     /// The citizen's handle there.
     pub handle: &'a str,
-    /// The complaint the reply is about.
+    /// The complaint the reply is about; empty for a conversation step
+    /// about none.
     pub complaint_id: &'a str,
 }
 
@@ -151,13 +223,14 @@ async fn queue<C: Tx>(
     };
     c.insert_outbound(&NewOutbound {
         id: MessageId::new().to_string(),
-        complaint_id: to.complaint_id.to_owned(),
+        complaint_id: Some(to.complaint_id.to_owned()),
         channel_name: to.channel_name.to_owned(),
         recipient: to.handle.to_owned(),
         kind: kind.to_owned(),
         body,
         tracking_code: Some(tracking_code.to_owned()),
         state: state.into(),
+        presentation: None,
         now,
     })
     .await?;
@@ -248,13 +321,14 @@ impl Replier {
                     text: o.body.clone(),
                     in_reply_to: None,
                     tracking_code: o.tracking_code.clone(),
-                    kind: if o.kind == "acknowledgement" {
-                        ReplyKind::Acknowledgement
-                    } else {
-                        ReplyKind::StatusNotice
+                    kind: match o.kind.as_str() {
+                        "acknowledgement" => ReplyKind::Acknowledgement,
+                        "prompt" => ReplyKind::Prompt,
+                        _ => ReplyKind::StatusNotice,
                     },
                     last_inbound_at: o.last_inbound_at,
                     window_closed: o.last_error.as_deref().is_some_and(window_closed),
+                    presentation: o.presentation.clone().map(|p| p.0).unwrap_or_default(),
                 };
                 sender.send(&reply).await
             }

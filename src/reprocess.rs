@@ -10,7 +10,6 @@
 use salur_channels_core::{InboundMessage, PushRequest, Verified};
 
 use crate::app::App;
-use crate::intake::Prepared;
 use crate::normalize;
 use crate::queue::outbox;
 use crate::record::EventType;
@@ -149,11 +148,8 @@ pub async fn run(app: &App, id: Option<String>, dry_run: bool) -> Result<Summary
         for cid in ids {
             summary.checked += 1;
             let rows = app.store.read(Messages(cid.clone())).await?;
-            let texts = rows
-                .iter()
-                .filter_map(|r| reparse(app, r))
-                .map(|m| Prepared::new(m, false, &app.intake.default_region).text)
-                .collect();
+            let texts =
+                crate::intake::texts_with_edits(rows.iter().filter_map(|r| reparse(app, r)));
             let changed = app
                 .store
                 .write(Rebuild {

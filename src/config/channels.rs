@@ -20,10 +20,13 @@ pub enum ChannelConfig {
     Messenger(MetaChannel),
     /// Instagram direct messages.
     Instagram(MetaChannel),
+    /// A Telegram bot.
+    Telegram(TelegramChannel),
 }
 
 /// The `kind` values [`ChannelConfig`] accepts.
-pub(crate) const CHANNEL_KINDS: &[&str] = &["sms", "whatsapp", "messenger", "instagram"];
+pub(crate) const CHANNEL_KINDS: &[&str] =
+    &["sms", "whatsapp", "messenger", "instagram", "telegram"];
 
 impl ChannelConfig {
     /// The instance name, as used in `/webhooks/<kind>/<name>`.
@@ -31,6 +34,7 @@ impl ChannelConfig {
         match self {
             Self::Sms(c) => &c.name,
             Self::Whatsapp(c) | Self::Messenger(c) | Self::Instagram(c) => &c.name,
+            Self::Telegram(c) => &c.name,
         }
     }
 
@@ -45,6 +49,7 @@ impl ChannelConfig {
             "whatsapp" => Some(fields.deserialize().map(Self::Whatsapp).map_err(Box::new)),
             "messenger" => Some(fields.deserialize().map(Self::Messenger).map_err(Box::new)),
             "instagram" => Some(fields.deserialize().map(Self::Instagram).map_err(Box::new)),
+            "telegram" => Some(fields.deserialize().map(Self::Telegram).map_err(Box::new)),
             _ => None,
         }
     }
@@ -56,13 +61,14 @@ impl ChannelConfig {
             Self::Whatsapp(_) => ChannelKind::Whatsapp,
             Self::Messenger(_) => ChannelKind::Messenger,
             Self::Instagram(_) => ChannelKind::Instagram,
+            Self::Telegram(_) => ChannelKind::Telegram,
         }
     }
 
     /// The Meta settings, for WhatsApp, Messenger and Instagram.
     pub fn meta(&self) -> Option<&MetaChannel> {
         match self {
-            Self::Sms(_) => None,
+            Self::Sms(_) | Self::Telegram(_) => None,
             Self::Whatsapp(c) | Self::Messenger(c) | Self::Instagram(c) => Some(c),
         }
     }
@@ -72,6 +78,7 @@ impl ChannelConfig {
         match self {
             Self::Sms(c) => c.secret.as_ref(),
             Self::Whatsapp(c) | Self::Messenger(c) | Self::Instagram(c) => c.app_secret.as_ref(),
+            Self::Telegram(c) => c.webhook_secret.as_ref(),
         }
     }
 
@@ -79,6 +86,7 @@ impl ChannelConfig {
     pub fn secret_key(&self) -> &'static str {
         match self {
             Self::Sms(_) => "secret",
+            Self::Telegram(_) => "webhook_secret",
             _ => "app_secret",
         }
     }
@@ -88,6 +96,7 @@ impl ChannelConfig {
     pub fn takes_webhook(&self) -> bool {
         match self {
             Self::Sms(c) => c.provider != SmsProvider::Gammu,
+            Self::Telegram(c) => c.mode == TelegramMode::Webhook,
             _ => true,
         }
     }
@@ -97,6 +106,7 @@ impl ChannelConfig {
     pub fn allow_unsigned(&self) -> bool {
         match self {
             Self::Sms(c) => c.allow_unsigned,
+            Self::Telegram(c) => c.allow_unsigned,
             _ => false,
         }
     }
@@ -141,6 +151,68 @@ pub struct MetaChannel {
     /// The template's language code.
     #[serde(default = "default_template_language")]
     pub template_language: String,
+}
+
+/// `kind = "telegram"`: a Telegram bot, polled or calling
+/// `/webhooks/telegram/<name>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramChannel {
+    /// Instance name, as for every channel.
+    pub name: String,
+    /// The bot token from @BotFather.
+    #[serde(default)]
+    pub token: Option<SecretRef>,
+    /// How updates arrive.
+    #[serde(default)]
+    pub mode: TelegramMode,
+    /// Webhook mode: the secret Telegram sends back in
+    /// `X-Telegram-Bot-Api-Secret-Token` (set with `salur telegram-webhook`).
+    #[serde(default)]
+    pub webhook_secret: Option<SecretRef>,
+    /// Webhook mode without a secret. For local demos only.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// The Bot API server, when not Telegram's public one (a local Bot API
+    /// server, or a test fake).
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Take complaints from group chats the bot is in (ignored otherwise).
+    #[serde(default)]
+    pub allow_groups: bool,
+    /// Guide the citizen: ask for the location, photos and privacy choice,
+    /// then show a summary to send or cancel.
+    #[serde(default = "default_true")]
+    pub guided: bool,
+    /// Join a citizen's messages into one complaint until the quiet period
+    /// passes or they press Send.
+    #[serde(default = "default_true")]
+    pub assemble: bool,
+    /// Send the tracking code and status notices in the chat.
+    #[serde(default = "default_true")]
+    pub replies: bool,
+    /// Polling mode: how long one `getUpdates` call waits for updates.
+    #[serde(
+        default = "default_poll_timeout",
+        deserialize_with = "super::duration::one"
+    )]
+    pub poll_timeout: Duration,
+}
+
+fn default_poll_timeout() -> Duration {
+    Duration::from_secs(25)
+}
+
+/// How a Telegram bot gets its updates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    /// Long polling with `getUpdates`, by whichever instance holds the
+    /// bot's lease.
+    #[default]
+    Polling,
+    /// Telegram calls `/webhooks/telegram/<name>`.
+    Webhook,
 }
 
 fn default_template_language() -> String {

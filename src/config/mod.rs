@@ -34,7 +34,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use channels::{ChannelConfig, MetaChannel, SmsChannel, SmsProvider};
+pub use channels::{
+    ChannelConfig, MetaChannel, SmsChannel, SmsProvider, TelegramChannel, TelegramMode,
+};
 pub use secret::{Environment, SecretError, SecretRef};
 pub use sections::{
     ApiConfig, DatabaseConfig, IntakeConfig, LogConfig, LogFormat, OutboxConfig, ServerConfig,

@@ -55,6 +55,8 @@ pub struct Credentials {
     pub access_token: Option<SecretString>,
     /// Meta: `verify_token`.
     pub verify_token: Option<SecretString>,
+    /// Telegram: the bot `token`.
+    pub token: Option<SecretString>,
 }
 
 /// A sink's configuration with its resolved secret.

@@ -430,8 +430,8 @@ fn check_config_reports_every_problem_with_its_path() {
         replies = false
 
         [[channels]]
-        name = "tg-utama"
-        kind = "telegram"
+        name = "mail-utama"
+        kind = "email"
 
         [[channels]]
         name = "sms-tiga"
@@ -454,8 +454,8 @@ fn check_config_reports_every_problem_with_its_path() {
         ("channels[1] (sms-dua).secret", "no secret"),
         ("channels[2] (sms-dua).name", "duplicate channel name"),
         (
-            "channels[3] (tg-utama).kind",
-            "unknown channel kind `telegram`",
+            "channels[3] (mail-utama).kind",
+            "unknown channel kind `email`",
         ),
         ("channels[4] (sms-tiga).colour", "unknown field"),
         ("database.url", "unsupported database"),
@@ -585,7 +585,7 @@ fn every_listed_kind_deserializes() {
     for kind in sinks::SINK_KINDS {
         assert!(SinkConfig::from_kind(kind, &empty).is_some(), "{kind}");
     }
-    assert!(ChannelConfig::from_kind("telegram", &empty).is_none());
+    assert!(ChannelConfig::from_kind("email", &empty).is_none());
     assert!(SinkConfig::from_kind("kafka", &empty).is_none());
 }
 
@@ -786,4 +786,77 @@ fn meta_channels_need_their_secret_token_and_sending_settings() {
         assert_error(&errors, path, needle);
     }
     assert_eq!(errors.len(), expected.len(), "{}", report(&errors));
+}
+
+#[test]
+fn telegram_bots_need_a_token_and_a_consistent_mode() {
+    let file = toml_file(
+        r#"
+        [[channels]]
+        name = "tg-warga"
+        kind = "telegram"
+        token = "env:TG_TOKEN"
+
+        [[channels]]
+        name = "tg-hook"
+        kind = "telegram"
+        token = "env:TG_TOKEN"
+        mode = "webhook"
+        webhook_secret = "env:TG_SECRET"
+        api_url = "http://127.0.0.1:8081"
+
+        [[channels]]
+        name = "tg-kosong"
+        kind = "telegram"
+        mode = "webhook"
+
+        [[channels]]
+        name = "tg-salah"
+        kind = "telegram"
+        token = "env:TG_BAD"
+        webhook_secret = "env:TG_SECRET"
+        guided = true
+        assemble = false
+        poll_timeout = "2m"
+        api_url = "api.telegram.org"
+        "#,
+    );
+    let vars = env(&[
+        ("TG_TOKEN", "7000000001:AAH-abc"),
+        ("TG_SECRET", "s3cret"),
+        ("TG_BAD", "not-a-token"),
+    ]);
+    let errors = invalid(Some(file.path()), &vars);
+    let expected = [
+        ("channels[2] (tg-kosong).token", "@BotFather"),
+        ("channels[2] (tg-kosong).webhook_secret", "no secret"),
+        ("channels[3] (tg-salah).token", "not a bot token"),
+        ("channels[3] (tg-salah).api_url", "not a valid URL"),
+        ("channels[3] (tg-salah).guided", "assemble = true"),
+        ("channels[3] (tg-salah).webhook_secret", "only used with"),
+        ("channels[3] (tg-salah).poll_timeout", "at most 50s"),
+    ];
+    for (path, needle) in expected {
+        assert_error(&errors, path, needle);
+    }
+    assert_eq!(errors.len(), expected.len(), "{}", report(&errors));
+
+    let ok = toml_file(
+        r#"
+        [[channels]]
+        name = "tg-warga"
+        kind = "telegram"
+        token = "env:TG_TOKEN"
+        "#,
+    );
+    let settings = Settings::load_with_env(Some(ok.path()), &vars).expect("a polling bot loads");
+    let bot = settings.channels().next().expect("one channel");
+    assert_eq!(
+        bot.credentials
+            .token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned()),
+        Some("7000000001:AAH-abc".to_owned())
+    );
+    assert!(bot.secret.is_none(), "polling takes no webhook secret");
 }

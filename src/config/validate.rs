@@ -8,7 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use salur_channels_core::ChannelKind;
 
-use super::channels::{ChannelConfig, MetaChannel, SmsChannel, channel_name_problem};
+use super::channels::{
+    ChannelConfig, MetaChannel, SmsChannel, TelegramChannel, TelegramMode, channel_name_problem,
+};
 use super::load::{Item, Loaded, item_label};
 use super::secret::{Environment, SecretRef};
 use super::sections::{
@@ -328,6 +330,7 @@ impl Checker<'_> {
             ChannelConfig::Whatsapp(meta)
             | ChannelConfig::Messenger(meta)
             | ChannelConfig::Instagram(meta) => self.meta(&label, channel.kind(), meta),
+            ChannelConfig::Telegram(bot) => self.telegram(&label, bot),
         };
         let key = channel.secret_key();
         let secret = match channel.secret_ref() {
@@ -349,7 +352,9 @@ impl Checker<'_> {
             None => {
                 self.error(
                     format!("{label}.{key}"),
-                    "no secret: set `secret`, or `allow_unsigned = true` for a local demo only",
+                    format!(
+                        "no secret: set `{key}`, or `allow_unsigned = true` for a local demo only"
+                    ),
                 );
                 None
             }
@@ -496,6 +501,73 @@ impl Checker<'_> {
             }
         }
         credentials
+    }
+}
+
+impl Checker<'_> {
+    /// The settings of a Telegram bot; returns its resolved token.
+    fn telegram(&mut self, label: &str, bot: &TelegramChannel) -> Credentials {
+        let token = match &bot.token {
+            Some(r) => self.secret(&format!("{label}.token"), r).filter(|t| {
+                let t = t.expose_secret();
+                // `<bot id>:<secret>`, as @BotFather gives it.
+                let shaped = t.split_once(':').is_some_and(|(id, rest)| {
+                    !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && !rest.is_empty()
+                });
+                if !shaped {
+                    self.error(
+                        format!("{label}.token"),
+                        "not a bot token: @BotFather gives `<digits>:<letters>`",
+                    );
+                }
+                shaped
+            }),
+            None => {
+                self.error(
+                    format!("{label}.token"),
+                    "needed: the bot token from @BotFather",
+                );
+                None
+            }
+        };
+        if let Some(url) = &bot.api_url
+            && let Err(why) = http_url(url)
+        {
+            self.error(format!("{label}.api_url"), why);
+        }
+        if bot.guided && !bot.replies {
+            self.error(
+                format!("{label}.guided"),
+                "the guided dialogue talks to the citizen: it needs `replies = true`",
+            );
+        }
+        if bot.guided && !bot.assemble {
+            self.error(
+                format!("{label}.guided"),
+                "the guided dialogue builds one complaint from several messages: it needs `assemble = true`",
+            );
+        }
+        if bot.mode == TelegramMode::Polling && bot.webhook_secret.is_some() {
+            self.error(
+                format!("{label}.webhook_secret"),
+                "only used with `mode = \"webhook\"`",
+            );
+        }
+        self.at_least(
+            &format!("{label}.poll_timeout"),
+            bot.poll_timeout,
+            Duration::from_secs(1),
+        );
+        if bot.poll_timeout > Duration::from_secs(50) {
+            self.error(
+                format!("{label}.poll_timeout"),
+                "at most 50s: proxies cut longer requests",
+            );
+        }
+        Credentials {
+            token,
+            ..Credentials::default()
+        }
     }
 }
 

@@ -533,13 +533,14 @@ by_position!(PartRow {
 pub struct NewOutbound {
     /// `out_…` id.
     pub id: String,
-    /// The complaint it is about.
-    pub complaint_id: String,
+    /// The complaint it is about; `None` for a dialogue step about none
+    /// (the answer to `/start`).
+    pub complaint_id: Option<String>,
     /// The channel instance to send through.
     pub channel_name: String,
     /// The citizen's handle on that channel.
     pub recipient: String,
-    /// `acknowledgement` or `status_notice`.
+    /// `acknowledgement`, `status_notice` or `prompt`.
     pub kind: String,
     /// The text.
     pub body: String,
@@ -547,6 +548,8 @@ pub struct NewOutbound {
     pub tracking_code: Option<String>,
     /// `pending`, or `suppressed` when the per-number limit holds it back.
     pub state: String,
+    /// Buttons, an edit, a tap answer (JSON), when asked for.
+    pub presentation: Option<String>,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -583,7 +586,7 @@ pub struct OutboundRow {
     pub channel_name: String,
     /// The citizen's handle.
     pub recipient: String,
-    /// `acknowledgement` or `status_notice`.
+    /// `acknowledgement`, `status_notice` or `prompt`.
     pub kind: String,
     /// The text.
     pub body: String,
@@ -600,6 +603,8 @@ pub struct OutboundRow {
     /// When the citizen last wrote about the complaint: channels with a
     /// reply window (WhatsApp's 24 hours) choose how to send by it.
     pub last_inbound_at: Option<DateTime<Utc>>,
+    /// How it is shown, beyond its text.
+    pub presentation: Option<Json<salur_channels_core::Presentation>>,
 }
 
 by_position!(OutboundRow {
@@ -613,5 +618,32 @@ by_position!(OutboundRow {
     attempts,
     provider_message_id,
     last_error,
-    last_inbound_at
+    last_inbound_at,
+    presentation
+});
+
+/// Where a citizen is in a guided conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialogueRow {
+    /// The channel instance.
+    pub channel_name: String,
+    /// The citizen's handle there.
+    pub handle: String,
+    /// The step the conversation is at.
+    pub step: String,
+    /// The complaint the steps are about.
+    pub complaint_id: Option<String>,
+    /// The language the citizen is answered in.
+    pub language: String,
+    /// The language the citizen chose themselves, over their app's.
+    pub chosen_language: Option<String>,
+}
+
+by_position!(DialogueRow {
+    channel_name,
+    handle,
+    step,
+    complaint_id,
+    language,
+    chosen_language
 });

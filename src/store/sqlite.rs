@@ -90,6 +90,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0007_attachment_downloads.sql",
         include_str!("../../migrations/sqlite/0007_attachment_downloads.sql"),
     ),
+    (
+        8,
+        "0008_telegram.sql",
+        include_str!("../../migrations/sqlite/0008_telegram.sql"),
+    ),
 ];
 
 trait Job: Send {

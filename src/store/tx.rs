@@ -387,6 +387,46 @@ pub trait Tx: Send {
     fn insert_quarantine(&mut self, q: &NewQuarantine) -> impl Future<Output = Result<()>> + Send;
     /// Counts unresolved quarantine entries.
     fn count_quarantine(&mut self) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Where a citizen is in a guided conversation.
+    fn dialogue(
+        &mut self,
+        channel_name: &str,
+        handle: &str,
+    ) -> impl Future<Output = Result<Option<DialogueRow>>> + Send;
+    /// Stores where a citizen is in a guided conversation.
+    fn put_dialogue(
+        &mut self,
+        d: &DialogueRow,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Takes or renews the lease `name` for `holder` until `until`, when it
+    /// is free, expired or already `holder`'s. Returns whether `holder`
+    /// holds it now.
+    fn take_lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Gives the lease `name` up, when `holder` holds it.
+    fn drop_lease(&mut self, name: &str, holder: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Sets a complaint's privacy choices.
+    fn set_complaint_privacy(
+        &mut self,
+        id: &str,
+        anonymous: bool,
+        confidential: bool,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Closes an open complaint its citizen withdrew before sending: it is
+    /// kept, with its messages, but never sealed nor published.
+    fn withdraw_complaint(
+        &mut self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// What a replayed message was stored as.
@@ -1300,18 +1340,19 @@ impl<E: Exec> Tx for E {
         let n = self
             .execute(
                 "INSERT INTO outbound_messages (id, complaint_id, channel_name, recipient, kind, body, \
-                 tracking_code, state, attempts, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9) ON CONFLICT DO NOTHING",
-                &params![
-                    &o.id,
-                    &o.complaint_id,
-                    &o.channel_name,
-                    &o.recipient,
-                    &o.kind,
-                    &o.body,
-                    &o.tracking_code,
-                    &o.state,
-                    o.now
+                 tracking_code, state, attempts, next_attempt_at, created_at, presentation) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, $10) ON CONFLICT DO NOTHING",
+                &[
+                    Param::from(&o.id),
+                    Param::from(&o.complaint_id),
+                    Param::from(&o.channel_name),
+                    Param::from(&o.recipient),
+                    Param::from(&o.kind),
+                    Param::from(&o.body),
+                    Param::from(&o.tracking_code),
+                    Param::from(&o.state),
+                    Param::from(o.now),
+                    Param::Json(o.presentation.as_deref().map(std::borrow::Cow::Borrowed)),
                 ],
             )
             .await?;
@@ -1327,7 +1368,7 @@ impl<E: Exec> Tx for E {
         let n: Option<i64> = scalar(
             self,
             "SELECT COUNT(*) FROM outbound_messages WHERE channel_name = $1 AND recipient = $2 \
-             AND created_at >= $3 AND state <> 'suppressed'",
+             AND created_at >= $3 AND state <> 'suppressed' AND kind <> 'prompt'",
             &params![channel_name, recipient, since],
         )
         .await?;
@@ -1347,7 +1388,8 @@ impl<E: Exec> Tx for E {
              ORDER BY next_attempt_at LIMIT $3",
             ") RETURNING id, channel_name, recipient, kind, body, tracking_code, state, attempts, \
              provider_message_id, last_error, \
-             (SELECT last_message_at FROM complaints WHERE complaints.id = outbound_messages.complaint_id)"
+             (SELECT last_message_at FROM complaints WHERE complaints.id = outbound_messages.complaint_id), \
+             presentation"
         );
         self.fetch_all(sql, &params![now, lease_until, limit]).await
     }
@@ -1425,7 +1467,8 @@ impl<E: Exec> Tx for E {
         self.fetch_all(
             "SELECT id, channel_name, recipient, kind, body, tracking_code, state, attempts, \
              provider_message_id, last_error, \
-             (SELECT last_message_at FROM complaints WHERE complaints.id = outbound_messages.complaint_id) \
+             (SELECT last_message_at FROM complaints WHERE complaints.id = outbound_messages.complaint_id), \
+             presentation \
              FROM outbound_messages WHERE complaint_id = $1 ORDER BY created_at, id",
             &params![complaint_id],
         )
@@ -1444,7 +1487,7 @@ impl<E: Exec> Tx for E {
              WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $1) \
              AND (leased_until IS NULL OR leased_until < $1) \
              AND message_id IN (SELECT id FROM inbound_messages \
-             WHERE channel IN ('whatsapp', 'messenger', 'instagram')) \
+             WHERE channel IN ('whatsapp', 'messenger', 'instagram', 'telegram')) \
              ORDER BY created_at LIMIT $3",
             ") RETURNING id, provider_ref, sha256, attempts, \
              (SELECT channel_name FROM inbound_messages WHERE inbound_messages.id = attachments.message_id)"
@@ -1523,6 +1566,91 @@ impl<E: Exec> Tx for E {
             "SELECT COUNT(*) FROM quarantine WHERE resolved_at IS NULL",
         )
         .await
+    }
+
+    async fn dialogue(&mut self, channel_name: &str, handle: &str) -> Result<Option<DialogueRow>> {
+        first(
+            self,
+            "SELECT channel_name, handle, step, complaint_id, language, chosen_language \
+             FROM dialogues WHERE channel_name = $1 AND handle = $2",
+            &params![channel_name, handle],
+        )
+        .await
+    }
+
+    async fn put_dialogue(&mut self, d: &DialogueRow, now: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "INSERT INTO dialogues (channel_name, handle, step, complaint_id, language, \
+             chosen_language, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (channel_name, handle) DO UPDATE SET step = excluded.step, \
+             complaint_id = excluded.complaint_id, language = excluded.language, \
+             chosen_language = excluded.chosen_language, updated_at = excluded.updated_at",
+            &params![
+                &d.channel_name,
+                &d.handle,
+                &d.step,
+                &d.complaint_id,
+                &d.language,
+                &d.chosen_language,
+                now
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn take_lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = self
+            .execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                 expires_at = excluded.expires_at \
+                 WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
+                &params![name, holder, until, now],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn drop_lease(&mut self, name: &str, holder: &str) -> Result<()> {
+        self.execute(
+            "DELETE FROM leases WHERE name = $1 AND holder = $2",
+            &params![name, holder],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn set_complaint_privacy(
+        &mut self,
+        id: &str,
+        anonymous: bool,
+        confidential: bool,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.execute(
+            "UPDATE complaints SET anonymous = $2, confidential = $3, updated_at = $4 WHERE id = $1",
+            &params![id, anonymous, confidential, now],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn withdraw_complaint(&mut self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let n = self
+            .execute(
+                "UPDATE complaints SET open_key = NULL, status = 'closed', updated_at = $2 \
+                 WHERE id = $1 AND open_key IS NOT NULL",
+                &params![id, now],
+            )
+            .await?;
+        Ok(n > 0)
     }
 }
 

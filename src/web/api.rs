@@ -310,6 +310,9 @@ pub async fn create_complaint(
         reply_to: None,
         part: None,
         flag: None,
+        control: None,
+        replaces: None,
+        language: None,
         raw: body.clone(),
         raw_content_type: "application/json".into(),
     };

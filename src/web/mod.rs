@@ -33,6 +33,10 @@ pub fn router(app: Arc<App>) -> Router {
             get(webhooks::sms).post(webhooks::sms),
         )
         .route(
+            "/webhooks/telegram/{name}",
+            axum::routing::post(webhooks::telegram),
+        )
+        .route(
             "/webhooks/whatsapp/{name}",
             get(webhooks::meta_handshake).post(webhooks::meta_events),
         )

@@ -26,6 +26,17 @@ pub async fn sms(
     push(app, ChannelKind::Sms, name, request).await
 }
 
+/// `POST /webhooks/telegram/{name}`: a bot in webhook mode. The secret
+/// header is checked, then the update is stored; a replayed `update_id`
+/// is recognised and answered 200 again.
+pub async fn telegram(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    push(app, ChannelKind::Telegram, name, request).await
+}
+
 /// The request is taken whole and read once: what the adapter needs is
 /// copied out of it before the body is collected, instead of each piece
 /// being cloned by its own extractor.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use salur::store::{Op, Result as StoreResult, Tx};
 use tokio::sync::Mutex;
 
-use crate::support::{Backend, TestDb, config_toml, sign, sms_body};
+use crate::support::{Backend, TestDb, config_toml, free_port, sign, sms_body};
 
 /// Writes the test config for `db` on a free port; returns the folder that
 /// holds it (keep it alive), the file and the base URL.
@@ -26,25 +26,7 @@ fn write_config(db: &TestDb) -> (tempfile::TempDir, std::path::PathBuf, String) 
 
 /// The provider ids stored for `sms-rakit`, read after the server stopped.
 async fn stored_provider_ids(db: &TestDb) -> Vec<String> {
-    let store = salur::store::Store::open(&salur::store::StoreOptions {
-        url: db.url.clone(),
-        max_connections: 2,
-        sqlite_synchronous_full: true,
-        write_batch_max: 16,
-    })
-    .await
-    .unwrap();
-    let ids = store.read(ProviderIds).await.unwrap();
-    store.close().await;
-    ids
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::support::read_at(&db.url, ProviderIds).await
 }
 
 fn spawn_server(config: &std::path::Path) -> tokio::process::Child {

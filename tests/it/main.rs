@@ -13,4 +13,6 @@ mod outbox;
 mod sms_parts;
 mod story;
 mod support;
+mod telegram;
+mod telegram_fake;
 mod whatsapp;

@@ -375,6 +375,31 @@ impl Op for CountAll {
     }
 }
 
+/// A loopback port nothing listens on (for a server started as a process).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `op` on the database at `url`, from outside any app (the server
+/// under test runs as its own process).
+pub async fn read_at<O: Op>(url: &str, op: O) -> O::Output {
+    let store = salur::store::Store::open(&salur::store::StoreOptions {
+        url: url.to_owned(),
+        max_connections: 2,
+        sqlite_synchronous_full: true,
+        write_batch_max: 16,
+    })
+    .await
+    .unwrap();
+    let out = store.read(op).await.unwrap();
+    store.close().await;
+    out
+}
+
 /// Polls `f` until it returns `Some`, for at most `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>
 where

@@ -12,6 +12,7 @@
 //! - [`PollChannel`]: we fetch from the provider (IMAP, Telegram long polling)
 //!   and confirm a checkpoint only after the messages are committed.
 
+pub mod media;
 pub mod signature;
 
 use std::future::Future;
@@ -223,11 +224,121 @@ pub struct InboundMessage {
     /// opens no complaint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flag: Option<String>,
+    /// Set when the message steers the conversation (a bot command, a
+    /// button tap, a shared contact) instead of adding to a complaint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<Control>,
+    /// Set when the message is a new version of an earlier one (an edit):
+    /// the earlier message's provider id. Its text takes the earlier text's
+    /// place; both stay stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    /// The sender's language as their app reports it (`id`, `en-US`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// The raw payload bytes, kept so the message can be re-normalised.
     #[serde(skip)]
     pub raw: Bytes,
     /// The raw payload's content type.
     pub raw_content_type: String,
+}
+
+/// A message that steers a guided conversation rather than adding to the
+/// complaint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Control {
+    /// A bot command such as `/status SLR-7K3Q-9XPA`: its name in lower
+    /// case without the slash, and the text after it.
+    Command {
+        /// `status`.
+        name: String,
+        /// `SLR-7K3Q-9XPA`.
+        args: String,
+    },
+    /// A tap on a button under one of our messages.
+    Button {
+        /// The button's data, as we set it.
+        data: String,
+        /// The provider's id for the tap, which an answer acknowledges.
+        callback_id: String,
+        /// The provider id of our message that carried the button.
+        message_id: Option<String>,
+    },
+    /// The citizen shared their own contact through the provider's
+    /// button, so `reporter.phone` is a number the provider vouches for.
+    Contact,
+}
+
+/// Buttons offered with a reply, on channels that show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Buttons {
+    /// Buttons under the message; a tap comes back as [`Control::Button`]
+    /// with the choice's `data`.
+    Inline {
+        /// Rows of choices.
+        rows: Vec<Vec<Choice>>,
+    },
+    /// Buttons in place of the keyboard, hidden after one use; a tap sends
+    /// the label as text, or the location or contact it asks for.
+    Keyboard {
+        /// Rows of keys.
+        rows: Vec<Vec<Key>>,
+    },
+    /// Hides a keyboard shown earlier.
+    Remove,
+}
+
+/// A button under a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    /// What the button says.
+    pub label: String,
+    /// What a tap sends back.
+    pub data: String,
+}
+
+/// A keyboard key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Key {
+    /// What the key says, and the text a tap sends.
+    pub label: String,
+    /// What the key asks the app to share instead of its label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<KeyRequest>,
+}
+
+/// What a keyboard key asks the citizen's app to share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyRequest {
+    /// The current location.
+    Location,
+    /// The citizen's own phone number.
+    Contact,
+}
+
+/// How a reply is shown, beyond its text, on channels that can.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presentation {
+    /// Buttons to offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buttons: Option<Buttons>,
+    /// Replace the text (and inline buttons) of our earlier message with
+    /// this provider id instead of sending a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_of: Option<String>,
+    /// The button tap this reply answers, acknowledged first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_id: Option<String>,
+}
+
+impl Presentation {
+    /// Whether nothing beyond the text is asked for.
+    pub fn is_plain(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// What a reply is for.
@@ -238,6 +349,9 @@ pub enum ReplyKind {
     Acknowledgement,
     /// A later notice that the complaint's status changed.
     StatusNotice,
+    /// A step of a guided conversation: a question, a summary, the answer
+    /// to a command.
+    Prompt,
 }
 
 /// A message from us to a citizen, sent through the channel they used.
@@ -264,6 +378,9 @@ pub struct OutboundReply {
     /// an earlier try), whatever `last_inbound_at` suggests.
     #[serde(default)]
     pub window_closed: bool,
+    /// Buttons, edits and tap answers, for channels that show them.
+    #[serde(default, skip_serializing_if = "Presentation::is_plain")]
+    pub presentation: Presentation,
 }
 
 /// What the provider answered when a reply was sent.

@@ -154,6 +154,9 @@ pub fn message(
         reply_to: None,
         part: None,
         flag: None,
+        control: None,
+        replaces: None,
+        language: None,
         raw,
         raw_content_type: raw_content_type.to_owned(),
     }

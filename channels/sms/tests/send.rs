@@ -51,6 +51,7 @@ fn reply(to: &str, text: &str) -> OutboundReply {
         kind: ReplyKind::Acknowledgement,
         last_inbound_at: None,
         window_closed: false,
+        presentation: Default::default(),
     }
 }
 

@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -38,54 +38,8 @@ const META_MEDIA_HOSTS: &[&str] = &["fbsbx.com", "fbcdn.net", "whatsapp.net", "f
 /// Longest Meta error text kept, in characters.
 const MAX_DETAIL: usize = 200;
 
-/// A downloaded media file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Media {
-    /// The file's bytes.
-    pub bytes: Bytes,
-    /// MIME type, as Meta states it.
-    pub mime: Option<String>,
-    /// Hex sha256 of `bytes`: the file's content address.
-    pub sha256: String,
-}
-
-/// Why a media file could not be fetched.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MediaError {
-    /// Larger than the configured limit; retrying will not help.
-    #[error("media is {size} bytes, over the limit of {limit}")]
-    TooLarge {
-        /// Its size, as stated or as counted so far.
-        size: u64,
-        /// The limit.
-        limit: u64,
-    },
-    /// The content does not hash to what Meta stated.
-    #[error("media content does not match its sha256 (stated {stated}, got {got})")]
-    Checksum {
-        /// What Meta stated.
-        stated: String,
-        /// What the bytes hash to.
-        got: String,
-    },
-    /// The look-up answered a URL on a host we do not fetch from.
-    #[error("media URL host `{0}` is not one of Meta's")]
-    ForeignHost(String),
-    /// Meta no longer has the media (or never had it).
-    #[error("media not found: {0}")]
-    Gone(String),
-    /// A network error, a timeout, an expired URL or a server error: a
-    /// later try may work.
-    #[error("media download failed, will retry: {0}")]
-    Transient(String),
-}
-
-impl MediaError {
-    /// Whether a later try may succeed.
-    pub fn retryable(&self) -> bool {
-        matches!(self, Self::Transient(_))
-    }
-}
+use salur_channels_core::media::Limited;
+pub use salur_channels_core::media::{Media, MediaError};
 
 /// Why a message could not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,6 +121,25 @@ struct Lookup {
     mime_type: Option<String>,
     sha256: Option<String>,
     file_size: Option<Value>,
+}
+
+/// A WhatsApp attachment is a media id, looked up then fetched; a Messenger
+/// or Instagram one is Meta's own URL, fetched as it is.
+impl salur_channels_core::media::MediaSource for GraphApi {
+    fn fetch<'a>(
+        &'a self,
+        provider_ref: &'a str,
+        sha256: Option<&'a str>,
+        max_bytes: u64,
+    ) -> salur_channels_core::BoxFuture<'a, Result<Media, MediaError>> {
+        Box::pin(async move {
+            if provider_ref.starts_with("https://") {
+                self.fetch_url(provider_ref, max_bytes).await
+            } else {
+                self.fetch_media(provider_ref, sha256, max_bytes).await
+            }
+        })
+    }
 }
 
 impl GraphApi {
@@ -330,28 +303,15 @@ impl GraphApi {
             // fresh one, so every failure here is worth another try.
             return Err(MediaError::Transient(format!("download answered {status}")));
         }
-        if let Some(size) = answer.content_length().filter(|s| *s > max_bytes) {
-            return Err(MediaError::TooLarge {
-                size,
-                limit: max_bytes,
-            });
-        }
-        let mut bytes = BytesMut::new();
+        let mut body = Limited::new(max_bytes, answer.content_length())?;
         while let Some(chunk) = answer
             .chunk()
             .await
             .map_err(|e| MediaError::Transient(format!("download cut: {}", e.without_url())))?
         {
-            let size = (bytes.len() + chunk.len()) as u64;
-            if size > max_bytes {
-                return Err(MediaError::TooLarge {
-                    size,
-                    limit: max_bytes,
-                });
-            }
-            bytes.extend_from_slice(&chunk);
+            body.push(&chunk)?;
         }
-        Ok(bytes.freeze())
+        Ok(body.finish())
     }
 
     /// Sends `message` to `to` (a `wa_id`) from our number `phone_number_id`;

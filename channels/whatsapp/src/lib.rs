@@ -297,6 +297,9 @@ impl Base<'_> {
             reply_to: None,
             part: None,
             flag: None,
+            control: None,
+            replaces: None,
+            language: None,
             raw: self.raw.clone(),
             raw_content_type: RAW_CONTENT_TYPE.to_owned(),
         }

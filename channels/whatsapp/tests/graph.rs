@@ -45,12 +45,13 @@ struct Fake {
     sent: Mutex<Vec<Value>>,
 }
 
-fn authorized(headers: &HeaderMap) -> Result<(), Response> {
+/// `Some(refusal)` when the bearer token is not ours.
+fn unauthorized(headers: &HeaderMap) -> Option<Response> {
     let want = format!("Bearer {TOKEN}");
     if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(want.as_str()) {
-        return Ok(());
+        return None;
     }
-    Err((
+    Some((
         StatusCode::UNAUTHORIZED,
         Json(json!({"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190, "fbtrace_id": "Ax1"}})),
     )
@@ -66,7 +67,7 @@ async fn lookup(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = authorized(&headers) {
+    if let Some(refused) = unauthorized(&headers) {
         return refused;
     }
     let base = fake.base.lock().expect("base").clone();
@@ -118,7 +119,7 @@ async fn file(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = authorized(&headers) {
+    if let Some(refused) = unauthorized(&headers) {
         return refused;
     }
     match name.as_str() {
@@ -153,7 +154,7 @@ async fn messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = authorized(&headers) {
+    if let Some(refused) = unauthorized(&headers) {
         return refused;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
@@ -185,7 +186,7 @@ async fn messages(
 }
 
 async fn page_messages(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = authorized(&headers) {
+    if let Some(refused) = unauthorized(&headers) {
         return refused;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
@@ -269,7 +270,8 @@ async fn an_expired_url_fails_that_try_and_the_next_look_up_works() {
 #[tokio::test]
 async fn bad_media_is_refused_for_good() {
     let (_fake, api) = start().await;
-    let cases: [(&str, fn(&MediaError) -> bool); 6] = [
+    type Check = fn(&MediaError) -> bool;
+    let cases: [(&str, Check); 6] = [
         ("wrongsha", |e| matches!(e, MediaError::Checksum { .. })),
         ("huge", |e| {
             matches!(
@@ -339,6 +341,7 @@ fn reply(to: &str, last_inbound: Option<TimeDelta>) -> OutboundReply {
         kind: ReplyKind::Acknowledgement,
         last_inbound_at: last_inbound.map(|ago| Utc::now() - ago),
         window_closed: false,
+        presentation: Default::default(),
     }
 }
 

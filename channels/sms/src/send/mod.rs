@@ -118,6 +118,7 @@ mod tests {
             kind: ReplyKind::Acknowledgement,
             last_inbound_at: None,
             window_closed: false,
+            presentation: Default::default(),
         }
     }
 
