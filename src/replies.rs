@@ -341,6 +341,11 @@ impl Replier {
             Err(e) => {
                 let next = match &e {
                     ChannelError::Permanent(_) => None,
+                    // Not before the provider allows, nor sooner than the
+                    // schedule says; the schedule's end still ends it.
+                    ChannelError::RetryAfter(wait) => self.worker.retry_at(attempts).map(|at| {
+                        at.max(Utc::now() + chrono::Duration::from_std(*wait).unwrap_or_default())
+                    }),
                     _ => self.worker.retry_at(attempts),
                 };
                 let outcome = if next.is_some() { "retry" } else { "dead" };

@@ -501,7 +501,7 @@ async fn a_blocked_citizen_is_recorded_and_stalls_nothing() {
 
 /// Group chats are ignored unless the channel allows them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn group_chats_are_ignored_by_default() {
+async fn group_chats_are_ignored_unless_allowed() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let fake = FakeBot::start(tg::TOKEN).await;
     let app = start(&db, &fake, PATIENT, "").await;
@@ -521,7 +521,24 @@ async fn group_chats_are_ignored_by_default() {
     fake.wait_sent(1, WAIT).await;
     let counts = app.counts().await;
     assert_eq!((counts.messages, counts.complaints), (1, 1));
-    assert!(fake.queued().is_empty() || fake.queued().len() <= 2);
+    app.stop().await;
+
+    // With `allow_groups`, a group message is a complaint of its sender.
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let app = start(&db, &fake, PATIENT, "allow_groups = true\nguided = false").await;
+    fake.push(tg::group_text(
+        fake.next_update_id(),
+        CITIZEN,
+        -100_555,
+        52,
+        "Lampu taman mati",
+    ));
+    let complaint = the_complaint(&app).await;
+    assert_eq!(
+        complaint["reporter"]["handle"],
+        format!("telegram:{CITIZEN}")
+    );
+    assert_eq!(complaint["body"], "Lampu taman mati");
     app.stop().await;
 }
 
@@ -670,3 +687,48 @@ async fn a_poller_killed_before_confirming_stores_nothing_twice() {
     let stored = read_at(&db.url, CountAll).await;
     assert_eq!(stored.messages, 3, "the repeated updates are recognised");
 }
+
+struct TakeLease {
+    holder: &'static str,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Op for TakeLease {
+    type Output = bool;
+    async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<bool> {
+        let until = self.at + chrono::Duration::seconds(30);
+        c.take_lease("telegram:tg-warga", self.holder, until, self.at)
+            .await
+    }
+}
+
+/// One holder at a time: a second instance is refused while the lease
+/// lasts, the holder renews it, and once it expires unrenewed (the holder
+/// died) the other takes over.
+async fn a_poller_lease_has_one_holder(backend: Backend) {
+    let Some((app, db)) = TestApp::on(backend, "", "").await else {
+        return;
+    };
+    let t0 = chrono::Utc::now();
+    let at = |secs: i64| t0 + chrono::Duration::seconds(secs);
+    let take = |holder, secs| TakeLease {
+        holder,
+        at: at(secs),
+    };
+    let store = &app.app.store;
+    assert!(store.write(take("a", 0)).await.unwrap());
+    assert!(!store.write(take("b", 1)).await.unwrap(), "a holds it");
+    assert!(store.write(take("a", 20)).await.unwrap(), "a renews");
+    assert!(
+        !store.write(take("b", 40)).await.unwrap(),
+        "renewed until 50"
+    );
+    assert!(
+        store.write(take("b", 51)).await.unwrap(),
+        "expired: b takes over"
+    );
+    assert!(!store.write(take("a", 52)).await.unwrap(), "a lost it");
+    app.stop().await;
+    db.drop_db().await;
+}
+crate::both_backends!(a_poller_lease_has_one_holder);

@@ -419,6 +419,9 @@ pub enum ChannelError {
     /// The provider call failed but may succeed later.
     #[error("temporary provider failure: {0}")]
     Transient(String),
+    /// The provider asked us to wait this long before the next call.
+    #[error("rate limited by the provider; retry after {}s", .0.as_secs())]
+    RetryAfter(std::time::Duration),
     /// The provider call failed and will fail again.
     #[error("provider refused: {0}")]
     Permanent(String),

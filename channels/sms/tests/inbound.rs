@@ -244,6 +244,7 @@ fn error_name(error: &ChannelError) -> (&'static str, Option<&str>) {
         ChannelError::MissingField(field) => ("MissingField", Some(field)),
         ChannelError::InvalidField { field, .. } => ("InvalidField", Some(field)),
         ChannelError::Transient(_) => ("Transient", None),
+        ChannelError::RetryAfter(_) => ("RetryAfter", None),
         ChannelError::Permanent(_) => ("Permanent", None),
     }
 }

@@ -511,10 +511,7 @@ async fn send_errors_are_sorted_by_what_can_be_done() {
         .send(&reply(FLOODED, plain()))
         .await
         .expect_err("429");
-    assert_eq!(
-        err,
-        ChannelError::Transient("rate limited by Telegram, retry after 7s".into())
-    );
+    assert_eq!(err, ChannelError::RetryAfter(Duration::from_secs(7)));
 
     let err = sender
         .send(&reply(BLOCKED, plain()))

@@ -82,8 +82,8 @@ impl ApiError {
     }
 }
 
-/// Rate limits, conflicts and transient failures are
-/// [`ChannelError::Transient`]; a refused token or request is
+/// Flood control is [`ChannelError::RetryAfter`], conflicts and transient
+/// failures [`ChannelError::Transient`]; a refused token or request is
 /// [`ChannelError::Permanent`], in Telegram's words.
 impl From<ApiError> for ChannelError {
     fn from(e: ApiError) -> Self {
@@ -91,7 +91,8 @@ impl From<ApiError> for ChannelError {
             ApiError::Transient(detail) => Self::Transient(detail),
             ApiError::Rejected(detail) => Self::Permanent(detail),
             ApiError::Unauthorized => Self::Permanent(e.to_string()),
-            ApiError::RetryAfter(_) | ApiError::Conflict(_) => Self::Transient(e.to_string()),
+            ApiError::RetryAfter(wait) => Self::RetryAfter(wait),
+            ApiError::Conflict(_) => Self::Transient(e.to_string()),
         }
     }
 }
@@ -504,10 +505,7 @@ mod tests {
         assert_eq!(code_of("Forbidden: bot was blocked by the user"), 403);
         assert_eq!(code_of("Internal Server Error"), 500);
         let channel: ChannelError = ApiError::RetryAfter(Duration::from_secs(7)).into();
-        assert_eq!(
-            channel,
-            ChannelError::Transient("rate limited by Telegram, retry after 7s".into())
-        );
+        assert_eq!(channel, ChannelError::RetryAfter(Duration::from_secs(7)));
         let channel: ChannelError = ApiError::Unauthorized.into();
         assert!(matches!(channel, ChannelError::Permanent(_)));
     }

@@ -121,7 +121,7 @@ impl ReplySender for TelegramSender {
     /// Sends one reply to `telegram:<chat id>`.
     ///
     /// # Errors
-    /// [`ChannelError::Transient`] for flood control (`retry after Ns`),
+    /// [`ChannelError::RetryAfter`] for flood control, [`ChannelError::Transient`] for
     /// network errors and server errors; [`ChannelError::Permanent`], in
     /// Telegram's words, when the citizen blocked the bot, deleted their
     /// account, or Telegram refused the request otherwise.
