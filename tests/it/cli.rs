@@ -29,11 +29,34 @@ fn every_command_has_help() {
         "replay",
         "reprocess",
         "gammu-receive",
+        "telegram-webhook",
     ] {
         let (code, out, err) = salur(&[cmd, "--help"], &[]);
         assert_eq!(code, 0, "{cmd}: {err}");
         assert!(out.contains("Usage: salur"), "{cmd}: {out}");
     }
+}
+
+#[test]
+fn telegram_webhook_names_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("salur.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n\n[[channels]]\nname = \"tg-warga\"\n\
+             kind = \"telegram\"\ntoken = \"7000000001:AAH-abc\"\n",
+            dir.path().join("salur.db").display()
+        ),
+    )
+    .unwrap();
+    let config = path.to_str().unwrap();
+    let (code, _, err) = salur(&["--config", config, "telegram-webhook", "tg-lain"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no Telegram channel named `tg-lain`"), "{err}");
+    let (code, _, err) = salur(&["--config", config, "telegram-webhook", "tg-warga"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("polls; set `mode = \"webhook\"`"), "{err}");
 }
 
 #[test]
