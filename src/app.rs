@@ -299,12 +299,27 @@ impl App {
                 )));
             }
         }
+        for (name, setup) in self.channels.mail_channels() {
+            for mailbox in setup.mailboxes.iter().filter(|_| setup.imap.is_some()) {
+                tasks.push(tokio::spawn(crate::email::run_mailbox(
+                    self.clone(),
+                    name.clone(),
+                    mailbox.clone(),
+                    setup.clone(),
+                    shutdown.clone(),
+                )));
+            }
+        }
         let senders = self.channels.senders();
         if !senders.is_empty() {
             let replier = crate::replies::Replier::new(self.worker(&self.reply_wake), senders);
             tasks.push(tokio::spawn(replier.run(shutdown.clone())));
         }
-        let sources = self.channels.media_sources();
+        let mut sources = self.channels.media_sources();
+        for (name, _) in self.channels.mail_channels() {
+            let stored = crate::email::StoredMail::new(self.store.clone(), name.clone());
+            sources.insert(name, Arc::new(stored));
+        }
         if !sources.is_empty() {
             let fetcher = crate::media::MediaFetcher::new(
                 self.worker(&self.media_wake),

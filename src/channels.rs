@@ -3,6 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use salur_channel_email::imap::{ImapConfig, Security};
+use salur_channel_email::push::EmailPush;
+use salur_channel_email::read::MailReader;
+use salur_channel_email::smtp::{EmailSender, SmtpConfig, SmtpSecurity, Subjects};
 use salur_channel_sms::send::{self, TwilioFrom};
 use salur_channel_sms::{
     GenericSms, africastalking, android, gsm, kannel, smssync, twilio, vonage,
@@ -19,8 +23,8 @@ use salur_channels_core::{
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{
-    ChannelConfig, Credentials, FieldError, MetaChannel, Settings, SmsChannel, SmsProvider,
-    TelegramChannel, TelegramMode,
+    ChannelConfig, Credentials, EmailChannel, FieldError, MailTls, MetaChannel, Settings,
+    SmsChannel, SmsProvider, TelegramChannel, TelegramMode, mail_address,
 };
 
 /// How long a Bot API call may take (long polls add their own wait).
@@ -50,6 +54,22 @@ pub struct ChannelEntry {
     pub telegram: Option<Arc<TelegramBot>>,
     /// Whether the citizen is guided through the complaint (Telegram).
     pub guided: bool,
+    /// An email channel's reader and mailboxes.
+    pub mail: Option<Arc<MailSetup>>,
+}
+
+/// An email channel, as its IMAP pollers and `salur import` use it.
+pub struct MailSetup {
+    /// Reads raw mail.
+    pub reader: MailReader,
+    /// The server and login, when mailboxes are polled.
+    pub imap: Option<ImapConfig>,
+    /// The folders polled.
+    pub mailboxes: Vec<String>,
+    /// Where stored mail is moved, when set.
+    pub move_to: Option<String>,
+    /// How long one wait for mail lasts (IDLE, or a poll without it).
+    pub poll_interval: std::time::Duration,
 }
 
 /// A Telegram bot, as its poller and `salur telegram-webhook` use it.
@@ -119,8 +139,23 @@ impl Channels {
                             media: None,
                             telegram: None,
                             guided: false,
+                            mail: None,
                         }),
                     );
+                }
+                ChannelConfig::Email(mail) => {
+                    let label = format!("channels[{i}] ({})", mail.name);
+                    match email_entry(
+                        mail,
+                        ch.secret,
+                        ch.credentials,
+                        &settings.config().intake.reply_language,
+                    ) {
+                        Ok(entry) => {
+                            by_name.insert(mail.name.clone(), Arc::new(entry));
+                        }
+                        Err(e) => errors.push(FieldError::new(label, e)),
+                    }
                 }
                 ChannelConfig::Telegram(bot) => {
                     let label = format!("channels[{i}] ({})", bot.name);
@@ -192,6 +227,14 @@ impl Channels {
         self.by_name
             .iter()
             .filter_map(|(k, v)| Some((k.clone(), v.telegram.clone()?)))
+            .collect()
+    }
+
+    /// The email channels, by name.
+    pub fn mail_channels(&self) -> Vec<(String, Arc<MailSetup>)> {
+        self.by_name
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.mail.clone()?)))
             .collect()
     }
 
@@ -276,6 +319,123 @@ fn meta_entry(
         media: api.map(|a| Arc::new(a) as Arc<dyn MediaSource>),
         telegram: None,
         guided: false,
+        mail: None,
+    })
+}
+
+/// How long an IMAP or SMTP exchange may take.
+const MAIL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// An email channel's adapters: the reader (behind the push webhook when a
+/// `push_secret` is set, and for the IMAP pollers), and the SMTP sender.
+fn email_entry(
+    mail: &EmailChannel,
+    secret: Option<&SecretString>,
+    credentials: &Credentials,
+    language: &str,
+) -> Result<ChannelEntry, String> {
+    let from = mail.smtp.as_ref().and_then(|s| mail_address(&s.from));
+    let mut own: Vec<String> = mail
+        .addresses
+        .iter()
+        .map(String::as_str)
+        .chain(from)
+        .chain(
+            mail.imap
+                .as_ref()
+                .map(|i| i.username.as_str())
+                .filter(|u| u.contains('@')),
+        )
+        .map(str::to_lowercase)
+        .collect();
+    own.sort();
+    own.dedup();
+    let domains: Vec<String> = from
+        .and_then(|f| f.rsplit_once('@'))
+        .map(|(_, d)| d.to_lowercase())
+        .into_iter()
+        .collect();
+    let reader = || MailReader::new(mail.name.clone(), own.clone(), domains.clone());
+    let push = (secret.is_some() || mail.allow_unsigned).then(|| {
+        let key = secret.map(|s| s.expose_secret().as_bytes().to_vec());
+        Arc::new(EmailPush::new(reader(), key)) as Arc<dyn PushChannel>
+    });
+    let sender = match (&mail.smtp, mail.replies) {
+        (Some(smtp), true) => {
+            let texts = crate::replies::ReplyTexts::builtin(language)?.email;
+            let config = SmtpConfig {
+                host: smtp.host.clone(),
+                port: smtp.port.unwrap_or(match smtp.tls {
+                    MailTls::Tls => 465,
+                    MailTls::Starttls => 587,
+                    MailTls::Plain => 25,
+                }),
+                security: match smtp.tls {
+                    MailTls::Tls => SmtpSecurity::Tls,
+                    MailTls::Starttls => SmtpSecurity::StartTls,
+                    MailTls::Plain => SmtpSecurity::Plain,
+                },
+                username: smtp.username.clone(),
+                password: credentials
+                    .smtp_password
+                    .as_ref()
+                    .map(|p| p.expose_secret().to_owned()),
+                from: smtp.from.clone(),
+                timeout: MAIL_TIMEOUT,
+            };
+            let subjects = Subjects {
+                acknowledgement: texts.acknowledgement_subject,
+                status_notice: texts.status_subject,
+                other: texts.other_subject,
+            };
+            let sender = EmailSender::new(config, subjects).map_err(|e| e.to_string())?;
+            Some(Arc::new(sender) as Arc<dyn ReplySender>)
+        }
+        _ => None,
+    };
+    let imap = mail.imap.as_ref().map(|i| ImapConfig {
+        host: i.host.clone(),
+        port: i
+            .port
+            .unwrap_or(if i.tls == MailTls::Tls { 993 } else { 143 }),
+        security: match i.tls {
+            MailTls::Tls => Security::Tls,
+            MailTls::Starttls => Security::StartTls,
+            MailTls::Plain => Security::Plain,
+        },
+        username: i.username.clone(),
+        password: credentials
+            .imap_password
+            .as_ref()
+            .map(|p| p.expose_secret().to_owned())
+            .unwrap_or_default(),
+        timeout: MAIL_TIMEOUT,
+    });
+    Ok(ChannelEntry {
+        name: mail.name.clone(),
+        kind: ChannelKind::Email,
+        push,
+        assemble: false,
+        sender,
+        meta: None,
+        account: None,
+        media: None,
+        telegram: None,
+        guided: false,
+        mail: Some(Arc::new(MailSetup {
+            reader: reader(),
+            imap,
+            mailboxes: mail
+                .imap
+                .as_ref()
+                .map(|i| i.mailboxes.clone())
+                .unwrap_or_default(),
+            move_to: mail.imap.as_ref().and_then(|i| i.move_to.clone()),
+            poll_interval: mail
+                .imap
+                .as_ref()
+                .map_or(std::time::Duration::from_secs(60), |i| i.poll_interval),
+        })),
     })
 }
 
@@ -312,6 +472,7 @@ fn telegram_entry(
         meta: None,
         account: None,
         media: Some(Arc::new(TelegramMedia::new(api.clone()))),
+        mail: None,
         telegram: Some(Arc::new(TelegramBot {
             api,
             parser,

@@ -66,6 +66,20 @@ pub enum Command {
         #[arg(long)]
         delete: bool,
     },
+    /// Import a mail archive (an mbox file, a Maildir, or a folder of .eml
+    /// files) through an email channel. Mail stored before (by Message-ID)
+    /// is skipped, so running it twice creates nothing the second time.
+    Import {
+        /// The archive.
+        path: std::path::PathBuf,
+        /// The email channel to store under; needed only when several are
+        /// configured.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Show what would be created without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Re-normalise complaints from their stored raw messages, after a rule
     /// or normaliser change. Changed complaints publish `complaint.updated`.
     Reprocess {
@@ -174,6 +188,11 @@ async fn run_with(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::GammuReceive { channel, ids } => gammu_receive(settings, channel, ids).await,
+        Command::Import {
+            path,
+            channel,
+            dry_run,
+        } => import(settings, &path, channel, dry_run).await,
         Command::TelegramWebhook { name, delete } => {
             let app = crate::app::App::build(settings).await?;
             let done = crate::telegram::set_webhook(&app, &name, delete).await;
@@ -199,6 +218,63 @@ async fn run_with(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
     }
+}
+
+async fn import(
+    settings: Settings,
+    path: &std::path::Path,
+    channel: Option<String>,
+    dry_run: bool,
+) -> anyhow::Result<i32> {
+    let email: Vec<String> = settings
+        .channels()
+        .filter(|c| matches!(c.config, crate::config::ChannelConfig::Email(_)))
+        .map(|c| c.config.name().to_owned())
+        .collect();
+    let channel = match (channel, email.as_slice()) {
+        (Some(c), _) => c,
+        (None, [only]) => only.clone(),
+        (None, []) => {
+            eprintln!("no email channel is configured: add one with kind = \"email\"");
+            return Ok(EXIT_USAGE);
+        }
+        (None, _) => {
+            eprintln!(
+                "several email channels: name one with --channel ({})",
+                email.join(", ")
+            );
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let app = crate::app::App::build(settings).await?;
+    app.store.migrate().await?;
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} mail ({eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = crate::email::import(&app, &channel, path, dry_run, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await;
+    bar.finish_and_clear();
+    app.store.close().await;
+    let s = result?;
+    println!(
+        "{} mail read: {} created, {} added to earlier complaints, {} duplicates, {} quarantined, {} ignored (auto-replies, lists, bounces){}",
+        s.read,
+        s.created,
+        s.appended,
+        s.duplicates,
+        s.quarantined,
+        s.ignored,
+        if dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        }
+    );
+    Ok(0)
 }
 
 /// `EX_USAGE`, `EX_DATAERR` and `EX_TEMPFAIL` from sysexits.h.

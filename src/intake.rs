@@ -269,26 +269,34 @@ async fn process<C: Tx>(
     let message_id = p.message_id.to_string();
     let reporter = resolve_reporter(c, p, now).await?;
 
-    // A reply to one of our messages about a complaint of this reporter,
-    // or a quote of its tracking code.
-    let replied = match m.reply_to.as_deref() {
-        Some(r) if TrackingCode::parse(r).is_err() => {
-            c.complaint_by_reply_id(&m.channel_name, r).await?
+    // A reply to one of our messages about a complaint of this reporter
+    // (or, in an email thread, to their own earlier message), or a quote of
+    // its tracking code.
+    let mut target = None;
+    for r in m.reply_to.iter().chain(&m.references) {
+        if TrackingCode::parse(r).is_ok() {
+            continue;
         }
-        _ => None,
-    };
-    let target = match replied {
-        Some(target) => Some(target),
-        None => match m
+        target = c.complaint_by_reply_id(&m.channel_name, r).await?;
+        if target.is_none()
+            && let Some((_, Some(id))) = c.find_inbound(&m.channel_name, r).await?
+        {
+            target = c.complaint(&id).await?;
+        }
+        if target.is_some() {
+            break;
+        }
+    }
+    if target.is_none()
+        && let Some(code) = m
             .reply_to
             .as_deref()
             .and_then(|r| TrackingCode::parse(r).ok())
+            .or_else(|| m.subject.as_deref().and_then(TrackingCode::find_in_text))
             .or_else(|| TrackingCode::find_in_text(&p.text))
-        {
-            Some(code) => c.complaint_by_tracking_code(code.as_str()).await?,
-            None => None,
-        },
-    };
+    {
+        target = c.complaint_by_tracking_code(code.as_str()).await?;
+    }
     if let Some(target) = target
         && target.reporter_id == reporter.id
     {
@@ -430,6 +438,24 @@ impl Op for ProcessPending {
                 quarantine(c, &row, &format!("flagged by the channel: {flag}"), now).await?;
                 continue;
             }
+            // Kept for the record only: an out-of-office answer, list mail.
+            if let Some(reason) = &prepared.message.ignore {
+                tracing::debug!(message = %row.id, channel = %row.channel_name, %reason, "message kept without a complaint");
+                c.set_inbound_processed(&row.id, now).await?;
+                continue;
+            }
+            // A report that one of our messages bounced: recorded on it.
+            if let Some(bounce) = &prepared.message.bounce {
+                c.outbound_status(
+                    &row.channel_name,
+                    &bounce.of,
+                    "bounced",
+                    Some(&bounce.reason),
+                )
+                .await?;
+                c.set_inbound_processed(&row.id, now).await?;
+                continue;
+            }
             // A command, a button tap, a shared contact: it steers the
             // conversation and joins no complaint.
             if prepared.message.control.is_some() {
@@ -457,7 +483,10 @@ impl Op for ProcessPending {
             match done {
                 Ok(Some(outcome)) => {
                     let (channel, handle) = (&prepared.message.channel_name, &prepared.handle);
-                    acknowledge(c, &self.settings, channel, handle, &outcome, now).await?;
+                    // No automatic answer to automatic mail, lists or ourselves.
+                    if prepared.message.no_reply.is_none() {
+                        acknowledge(c, &self.settings, channel, handle, &outcome, now).await?;
+                    }
                     if guided {
                         crate::guided::after_content(c, &prepared, &self.settings, &outcome, now)
                             .await?;
@@ -551,6 +580,25 @@ async fn quarantine<C: Tx>(
     })
     .await?;
     Ok(())
+}
+
+/// Processes every stored message waiting for it, then returns (for
+/// commands that store messages without a running server: `salur import`).
+///
+/// # Errors
+/// Database errors.
+pub async fn process_all(store: &Store, settings: Arc<IntakeSettings>) -> Result<()> {
+    loop {
+        let n = store
+            .write(ProcessPending {
+                settings: settings.clone(),
+                limit: 64,
+            })
+            .await?;
+        if n == 0 {
+            return Ok(());
+        }
+    }
 }
 
 /// Runs [`ProcessPending`] whenever `wake` fires (after a claim) and every
@@ -695,6 +743,12 @@ fn new_complaint(
             .as_deref()
             .map(normalize::clean_text)
             .filter(|t| !t.is_empty())
+            .or_else(|| {
+                m.subject
+                    .as_deref()
+                    .map(normalize::derive_title)
+                    .filter(|t| !t.is_empty())
+            })
             .unwrap_or_else(|| normalize::derive_title(&p.text)),
         body: p.text.clone(),
         content_key: normalize::content_key(&p.text),
@@ -712,6 +766,16 @@ fn new_complaint(
             email: reporter.email.clone(),
             handle: p.handle.clone(),
         },
+        forwarded_by: m.forwarded_by.as_ref().map(|f| ReporterView {
+            name: f.name.as_deref().map(normalize::clean_text),
+            phone: f.phone.clone(),
+            email: f
+                .email
+                .as_deref()
+                .and_then(|e| EmailAddress::parse(e).ok())
+                .map(|e| e.as_str().to_owned()),
+            handle: f.handle.clone(),
+        }),
         anonymous: p.anonymous,
         confidential: p.confidential,
         message_ids: vec![p.message_id.to_string()],
@@ -837,7 +901,10 @@ async fn append<C: Tx>(
     now: DateTime<Utc>,
 ) -> Result<ComplaintRow> {
     target.body = normalize::join_fragments(&[target.body.as_str(), p.text.as_str()]);
-    target.title = normalize::derive_title(&target.body);
+    // A mail's title is its subject; a chat's follows what was written.
+    if p.message.subject.is_none() {
+        target.title = normalize::derive_title(&target.body);
+    }
     target.content_key = normalize::content_key(&target.body);
     if let Some(loc) = &p.message.location {
         target.location = Some(sqlx::types::Json(Location::clone(loc)));
@@ -875,6 +942,12 @@ mod tests {
             control: None,
             replaces: None,
             language: None,
+            subject: None,
+            references: Vec::new(),
+            forwarded_by: None,
+            no_reply: None,
+            ignore: None,
+            bounce: None,
             raw: bytes::Bytes::new(),
             raw_content_type: "application/json".into(),
         }

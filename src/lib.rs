@@ -29,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod dedupe;
 pub mod domain;
+pub mod email;
 pub mod guided;
 pub mod intake;
 pub mod media;

@@ -158,6 +158,10 @@ pub struct Complaint {
     pub channel_name: String,
     /// Who reported it.
     pub reporter: ReporterView,
+    /// Who passed it on, when an agency forwarded a citizen's message: the
+    /// citizen is the reporter.
+    #[serde(default)]
+    pub forwarded_by: Option<ReporterView>,
     /// Identity hidden from the agency [anonim].
     pub anonymous: bool,
     /// Not public [rahasia].

@@ -41,6 +41,20 @@ pub struct ReplyTexts {
     pub status: HashMap<String, String>,
     /// The guided conversation of a chat bot.
     pub guided: crate::guided::GuidedTexts,
+    /// Subject lines of emails.
+    pub email: EmailTexts,
+}
+
+/// Subject lines of emails to citizens (`[email]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailTexts {
+    /// The acknowledgement's.
+    pub acknowledgement_subject: String,
+    /// A status notice's.
+    pub status_subject: String,
+    /// Any other answer's.
+    pub other_subject: String,
 }
 
 impl ReplyTexts {
@@ -319,7 +333,7 @@ impl Replier {
                     channel_name: o.channel_name.clone(),
                     to: o.recipient.clone(),
                     text: o.body.clone(),
-                    in_reply_to: None,
+                    in_reply_to: o.thread.clone(),
                     tracking_code: o.tracking_code.clone(),
                     kind: match o.kind.as_str() {
                         "acknowledgement" => ReplyKind::Acknowledgement,

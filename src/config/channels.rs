@@ -22,11 +22,19 @@ pub enum ChannelConfig {
     Instagram(MetaChannel),
     /// A Telegram bot.
     Telegram(TelegramChannel),
+    /// Email: IMAP mailboxes and pushed mail, acknowledged over SMTP.
+    Email(EmailChannel),
 }
 
 /// The `kind` values [`ChannelConfig`] accepts.
-pub(crate) const CHANNEL_KINDS: &[&str] =
-    &["sms", "whatsapp", "messenger", "instagram", "telegram"];
+pub(crate) const CHANNEL_KINDS: &[&str] = &[
+    "sms",
+    "whatsapp",
+    "messenger",
+    "instagram",
+    "telegram",
+    "email",
+];
 
 impl ChannelConfig {
     /// The instance name, as used in `/webhooks/<kind>/<name>`.
@@ -35,6 +43,7 @@ impl ChannelConfig {
             Self::Sms(c) => &c.name,
             Self::Whatsapp(c) | Self::Messenger(c) | Self::Instagram(c) => &c.name,
             Self::Telegram(c) => &c.name,
+            Self::Email(c) => &c.name,
         }
     }
 
@@ -50,6 +59,7 @@ impl ChannelConfig {
             "messenger" => Some(fields.deserialize().map(Self::Messenger).map_err(Box::new)),
             "instagram" => Some(fields.deserialize().map(Self::Instagram).map_err(Box::new)),
             "telegram" => Some(fields.deserialize().map(Self::Telegram).map_err(Box::new)),
+            "email" => Some(fields.deserialize().map(Self::Email).map_err(Box::new)),
             _ => None,
         }
     }
@@ -62,13 +72,14 @@ impl ChannelConfig {
             Self::Messenger(_) => ChannelKind::Messenger,
             Self::Instagram(_) => ChannelKind::Instagram,
             Self::Telegram(_) => ChannelKind::Telegram,
+            Self::Email(_) => ChannelKind::Email,
         }
     }
 
     /// The Meta settings, for WhatsApp, Messenger and Instagram.
     pub fn meta(&self) -> Option<&MetaChannel> {
         match self {
-            Self::Sms(_) | Self::Telegram(_) => None,
+            Self::Sms(_) | Self::Telegram(_) | Self::Email(_) => None,
             Self::Whatsapp(c) | Self::Messenger(c) | Self::Instagram(c) => Some(c),
         }
     }
@@ -79,6 +90,7 @@ impl ChannelConfig {
             Self::Sms(c) => c.secret.as_ref(),
             Self::Whatsapp(c) | Self::Messenger(c) | Self::Instagram(c) => c.app_secret.as_ref(),
             Self::Telegram(c) => c.webhook_secret.as_ref(),
+            Self::Email(c) => c.push_secret.as_ref(),
         }
     }
 
@@ -87,6 +99,7 @@ impl ChannelConfig {
         match self {
             Self::Sms(_) => "secret",
             Self::Telegram(_) => "webhook_secret",
+            Self::Email(_) => "push_secret",
             _ => "app_secret",
         }
     }
@@ -97,6 +110,8 @@ impl ChannelConfig {
         match self {
             Self::Sms(c) => c.provider != SmsProvider::Gammu,
             Self::Telegram(c) => c.mode == TelegramMode::Webhook,
+            // Mail pushed by a mail server pipe, when the operator set it up.
+            Self::Email(c) => c.push_secret.is_some() || c.allow_unsigned,
             _ => true,
         }
     }
@@ -107,6 +122,7 @@ impl ChannelConfig {
         match self {
             Self::Sms(c) => c.allow_unsigned,
             Self::Telegram(c) => c.allow_unsigned,
+            Self::Email(c) => c.allow_unsigned,
             _ => false,
         }
     }
@@ -197,6 +213,115 @@ pub struct TelegramChannel {
         deserialize_with = "super::duration::one"
     )]
     pub poll_timeout: Duration,
+}
+
+/// `kind = "email"`: mailboxes polled over IMAP and mail pushed to
+/// `/webhooks/email/<name>`, acknowledged over SMTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChannel {
+    /// Instance name, as for every channel.
+    pub name: String,
+    /// The bearer token a mail server pipe presents to
+    /// `POST /webhooks/email/<name>`; without it the URL is off.
+    #[serde(default)]
+    pub push_secret: Option<SecretRef>,
+    /// Accept pushed mail without the token. For local demos only.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// The mailboxes to poll.
+    #[serde(default)]
+    pub imap: Option<ImapSettings>,
+    /// Where acknowledgements are sent through.
+    #[serde(default)]
+    pub smtp: Option<SmtpSettings>,
+    /// Send the acknowledgement with the tracking code, and status notices.
+    #[serde(default = "default_true")]
+    pub replies: bool,
+    /// Our own addresses besides `smtp.from` (the mailboxes' addresses):
+    /// mail from them is never answered, so two robots cannot loop.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+/// `[channels.imap]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapSettings {
+    /// The server.
+    pub host: String,
+    /// Its port (993 for `tls`, 143 otherwise).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// How the connection is protected.
+    #[serde(default = "default_imap_tls")]
+    pub tls: MailTls,
+    /// The login.
+    pub username: String,
+    /// The password.
+    pub password: SecretRef,
+    /// The folders to take mail from.
+    #[serde(default = "default_mailboxes")]
+    pub mailboxes: Vec<String>,
+    /// Move mail here once it is stored (never before).
+    #[serde(default)]
+    pub move_to: Option<String>,
+    /// How often to look for mail when the server cannot IDLE.
+    #[serde(
+        default = "default_mail_poll",
+        deserialize_with = "super::duration::one"
+    )]
+    pub poll_interval: Duration,
+}
+
+/// `[channels.smtp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// The server.
+    pub host: String,
+    /// Its port (465 for `tls`, 587 for `starttls`, 25 for `plain`).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// How the connection is protected.
+    #[serde(default = "default_smtp_tls")]
+    pub tls: MailTls,
+    /// The login, when the server wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The password.
+    #[serde(default)]
+    pub password: Option<SecretRef>,
+    /// The sender, e.g. `Layanan Pengaduan <aduan@example.go.id>`.
+    pub from: String,
+}
+
+/// How a mail connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTls {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Tls,
+    /// A plain connection upgraded with STARTTLS.
+    Starttls,
+    /// No encryption: only to a server on this machine.
+    Plain,
+}
+
+fn default_imap_tls() -> MailTls {
+    MailTls::Tls
+}
+
+fn default_smtp_tls() -> MailTls {
+    MailTls::Starttls
+}
+
+fn default_mailboxes() -> Vec<String> {
+    vec!["INBOX".to_owned()]
+}
+
+fn default_mail_poll() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_poll_timeout() -> Duration {

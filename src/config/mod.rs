@@ -35,7 +35,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use channels::{
-    ChannelConfig, MetaChannel, SmsChannel, SmsProvider, TelegramChannel, TelegramMode,
+    ChannelConfig, EmailChannel, ImapSettings, MailTls, MetaChannel, SmsChannel, SmsProvider,
+    SmtpSettings, TelegramChannel, TelegramMode,
 };
 pub use secret::{Environment, SecretError, SecretRef};
 pub use sections::{
@@ -44,6 +45,7 @@ pub use sections::{
 };
 pub use settings::{ChannelSettings, Credentials, Settings, SinkSettings};
 pub use sinks::{NatsSink, SinkConfig, WebhookSink};
+pub use validate::mail_address;
 
 /// Result alias for configuration loading.
 pub type Result<T, E = ConfigError> = std::result::Result<T, E>;

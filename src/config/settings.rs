@@ -57,6 +57,10 @@ pub struct Credentials {
     pub verify_token: Option<SecretString>,
     /// Telegram: the bot `token`.
     pub token: Option<SecretString>,
+    /// Email: `imap.password`.
+    pub imap_password: Option<SecretString>,
+    /// Email: `smtp.password`.
+    pub smtp_password: Option<SecretString>,
 }
 
 /// A sink's configuration with its resolved secret.

@@ -860,3 +860,69 @@ fn telegram_bots_need_a_token_and_a_consistent_mode() {
     );
     assert!(bot.secret.is_none(), "polling takes no webhook secret");
 }
+
+#[test]
+fn email_channels_need_an_intake_and_a_safe_server() {
+    let file = toml_file(
+        r#"
+        [[channels]]
+        name = "mail-aduan"
+        kind = "email"
+        push_secret = "env:MAIL_PUSH"
+        [channels.imap]
+        host = "imap.example-kab.go.id"
+        username = "aduan@example-kab.go.id"
+        password = "env:MAIL_PASS"
+        mailboxes = ["INBOX", "Pengaduan"]
+        move_to = "Arsip"
+        [channels.smtp]
+        host = "smtp.example-kab.go.id"
+        from = "Layanan Pengaduan <aduan@example-kab.go.id>"
+
+        [[channels]]
+        name = "mail-kosong"
+        kind = "email"
+
+        [[channels]]
+        name = "mail-salah"
+        kind = "email"
+        [channels.imap]
+        host = "imap.example.com"
+        tls = "plain"
+        username = "u"
+        password = "env:MAIL_PASS"
+        mailboxes = ["INBOX"]
+        move_to = "INBOX"
+        [channels.smtp]
+        host = "smtp.example.com"
+        tls = "plain"
+        from = "bukan alamat"
+        "#,
+    );
+    let vars = env(&[("MAIL_PUSH", "push-token"), ("MAIL_PASS", "rahasia")]);
+    let errors = invalid(Some(file.path()), &vars);
+    let expected = [
+        ("channels[1] (mail-kosong).imap", "no intake"),
+        (
+            "channels[1] (mail-kosong).smtp",
+            "needed to send acknowledgements",
+        ),
+        (
+            "channels[2] (mail-salah).imap.tls",
+            "only to a server on this machine",
+        ),
+        (
+            "channels[2] (mail-salah).imap.move_to",
+            "must not be one of the polled",
+        ),
+        (
+            "channels[2] (mail-salah).smtp.tls",
+            "only to a server on this machine",
+        ),
+        ("channels[2] (mail-salah).smtp.from", "not an address"),
+    ];
+    for (path, needle) in expected {
+        assert_error(&errors, path, needle);
+    }
+    assert_eq!(errors.len(), expected.len(), "{}", report(&errors));
+}

@@ -9,7 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use salur_channels_core::ChannelKind;
 
 use super::channels::{
-    ChannelConfig, MetaChannel, SmsChannel, TelegramChannel, TelegramMode, channel_name_problem,
+    ChannelConfig, EmailChannel, MailTls, MetaChannel, SmsChannel, TelegramChannel, TelegramMode,
+    channel_name_problem,
 };
 use super::load::{Item, Loaded, item_label};
 use super::secret::{Environment, SecretRef};
@@ -331,6 +332,7 @@ impl Checker<'_> {
             | ChannelConfig::Messenger(meta)
             | ChannelConfig::Instagram(meta) => self.meta(&label, channel.kind(), meta),
             ChannelConfig::Telegram(bot) => self.telegram(&label, bot),
+            ChannelConfig::Email(mail) => self.email(&label, mail),
         };
         let key = channel.secret_key();
         let secret = match channel.secret_ref() {
@@ -569,6 +571,92 @@ impl Checker<'_> {
             ..Credentials::default()
         }
     }
+}
+
+impl Checker<'_> {
+    /// The settings of an email channel; returns its resolved passwords.
+    fn email(&mut self, label: &str, mail: &EmailChannel) -> Credentials {
+        let mut credentials = Credentials::default();
+        if mail.imap.is_none() && mail.push_secret.is_none() && !mail.allow_unsigned {
+            self.error(
+                format!("{label}.imap"),
+                "no intake: set [channels.imap] to poll mailboxes, or `push_secret` for a mail server pipe",
+            );
+        }
+        if let Some(imap) = &mail.imap {
+            credentials.imap_password =
+                self.secret(&format!("{label}.imap.password"), &imap.password);
+            if imap.mailboxes.is_empty() || imap.mailboxes.iter().any(|m| m.trim().is_empty()) {
+                self.error(
+                    format!("{label}.imap.mailboxes"),
+                    "name at least one folder, e.g. [\"INBOX\"]",
+                );
+            }
+            if imap
+                .move_to
+                .as_ref()
+                .is_some_and(|m| imap.mailboxes.contains(m))
+            {
+                self.error(
+                    format!("{label}.imap.move_to"),
+                    "must not be one of the polled mailboxes",
+                );
+            }
+            self.mail_host(&format!("{label}.imap"), &imap.host, imap.tls);
+            self.at_least(
+                &format!("{label}.imap.poll_interval"),
+                imap.poll_interval,
+                Duration::from_secs(1),
+            );
+        }
+        match &mail.smtp {
+            Some(smtp) => {
+                credentials.smtp_password = smtp
+                    .password
+                    .as_ref()
+                    .and_then(|p| self.secret(&format!("{label}.smtp.password"), p));
+                if mail_address(&smtp.from).is_none() {
+                    self.error(
+                        format!("{label}.smtp.from"),
+                        "not an address: write `aduan@example.go.id` or `Layanan Pengaduan <aduan@example.go.id>`",
+                    );
+                }
+                self.mail_host(&format!("{label}.smtp"), &smtp.host, smtp.tls);
+            }
+            None if mail.replies => self.error(
+                format!("{label}.smtp"),
+                "needed to send acknowledgements; set [channels.smtp], or `replies = false`",
+            ),
+            None => {}
+        }
+        credentials
+    }
+
+    /// A plain connection carries the password in clear: only to this machine.
+    fn mail_host(&mut self, label: &str, host: &str, tls: MailTls) {
+        if host.trim().is_empty() {
+            self.error(format!("{label}.host"), "is empty");
+        }
+        let local = matches!(host, "127.0.0.1" | "::1" | "localhost");
+        if tls == MailTls::Plain && !local {
+            self.error(
+                format!("{label}.tls"),
+                "`plain` sends the password in clear: only to a server on this machine (127.0.0.1)",
+            );
+        }
+    }
+}
+
+/// The address in `Name <addr@host>` or `addr@host`.
+pub fn mail_address(from: &str) -> Option<&str> {
+    let addr = match (from.rfind('<'), from.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &from[open + 1..close],
+        _ => from,
+    }
+    .trim();
+    let (local, domain) = addr.split_once('@')?;
+    (!local.is_empty() && domain.contains('.') && !addr.contains(char::is_whitespace))
+        .then_some(addr)
 }
 
 /// Checks that `url` is an absolute `http` or `https` URL with a host.

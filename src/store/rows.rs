@@ -146,6 +146,8 @@ pub struct NewComplaint {
     pub reporter_id: String,
     /// Reporter snapshot.
     pub reporter: ReporterView,
+    /// Who forwarded it, when an agency passed a citizen's message on.
+    pub forwarded_by: Option<ReporterView>,
     /// Anonymous flag.
     pub anonymous: bool,
     /// Confidential flag.
@@ -199,6 +201,8 @@ pub struct ComplaintRow {
     pub reporter_id: String,
     /// Reporter snapshot.
     pub reporter: Json<ReporterView>,
+    /// Who forwarded it.
+    pub forwarded_by: Option<Json<ReporterView>>,
     /// Anonymous flag.
     pub anonymous: bool,
     /// Confidential flag.
@@ -377,6 +381,7 @@ impl ComplaintRow {
             channel: self.channel,
             channel_name: self.channel_name,
             reporter: self.reporter.0,
+            forwarded_by: self.forwarded_by.map(|f| f.0),
             anonymous: self.anonymous,
             confidential: self.confidential,
             attachments: attachments.into_iter().map(Into::into).collect(),
@@ -442,7 +447,8 @@ by_position!(ComplaintRow {
     open_key,
     last_message_at,
     sealed_at,
-    updated_at
+    updated_at,
+    forwarded_by
 });
 by_position!(AttachmentRow {
     complaint_id,
@@ -605,6 +611,9 @@ pub struct OutboundRow {
     pub last_inbound_at: Option<DateTime<Utc>>,
     /// How it is shown, beyond its text.
     pub presentation: Option<Json<salur_channels_core::Presentation>>,
+    /// The provider id of the complaint's first message, which channels
+    /// that thread (email) answer.
+    pub thread: Option<String>,
 }
 
 by_position!(OutboundRow {
@@ -619,7 +628,8 @@ by_position!(OutboundRow {
     provider_message_id,
     last_error,
     last_inbound_at,
-    presentation
+    presentation,
+    thread
 });
 
 /// Where a citizen is in a guided conversation.

@@ -95,6 +95,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0008_telegram.sql",
         include_str!("../../migrations/sqlite/0008_telegram.sql"),
     ),
+    (
+        9,
+        "0009_email.sql",
+        include_str!("../../migrations/sqlite/0009_email.sql"),
+    ),
 ];
 
 trait Job: Send {

@@ -329,7 +329,8 @@ pub trait Tx: Send {
         error: &str,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Records what the provider reported of a sent reply, named by the
-    /// provider's id: `delivered`, `read`, or `failed` with its error. A
+    /// provider's id: `delivered`, `read`, `failed` with its error, or `bounced`
+    /// (an email delivery report) with the reason. A
     /// state never moves back (a late `delivered` after `read` changes
     /// nothing). Returns whether a reply changed.
     fn outbound_status(
@@ -388,6 +389,22 @@ pub trait Tx: Send {
     /// Counts unresolved quarantine entries.
     fn count_quarantine(&mut self) -> impl Future<Output = Result<i64>> + Send;
 
+    /// A mailbox's checkpoint: its UIDVALIDITY and the last UID stored.
+    fn mail_checkpoint(
+        &mut self,
+        channel_name: &str,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<Option<(i64, i64)>>> + Send;
+    /// Moves a mailbox's checkpoint on, after the mail up to `last_uid` is
+    /// committed.
+    fn save_mail_checkpoint(
+        &mut self,
+        channel_name: &str,
+        mailbox: &str,
+        uid_validity: i64,
+        last_uid: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Where a citizen is in a guided conversation.
     fn dialogue(
         &mut self,
@@ -489,7 +506,7 @@ macro_rules! complaint_select {
             "SELECT id, tracking_code, status, classification, title, body, content_key, \
              category, agency, location, occurred_at, received_at, channel, channel_name, \
              reporter_id, reporter, anonymous, confidential, duplicate_of, related, message_ids, \
-             open_key, last_message_at, sealed_at, updated_at FROM complaints ",
+             open_key, last_message_at, sealed_at, updated_at, forwarded_by FROM complaints ",
             $tail
         )
     };
@@ -962,15 +979,20 @@ impl<E: Exec> Tx for E {
             Param::from(c.last_message_at),
             Param::from(c.sealed_at),
             Param::from(c.now),
+            match &c.forwarded_by {
+                Some(f) => Param::json(f)?,
+                None => Param::Json(None),
+            },
         ];
         let n = self
             .execute(
                 "INSERT INTO complaints (id, tracking_code, status, classification, title, body, \
                  content_key, category, agency, location, occurred_at, received_at, channel, \
                  channel_name, reporter_id, reporter, anonymous, confidential, duplicate_of, \
-                 message_ids, open_key, last_message_at, sealed_at, created_at, updated_at) \
+                 message_ids, open_key, last_message_at, sealed_at, created_at, updated_at, \
+                 forwarded_by) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                 $17, $18, $19, $20, $21, $22, $23, $24, $24) ON CONFLICT DO NOTHING",
+                 $17, $18, $19, $20, $21, $22, $23, $24, $24, $25) ON CONFLICT DO NOTHING",
                 &p,
             )
             .await?;
@@ -1389,7 +1411,10 @@ impl<E: Exec> Tx for E {
             ") RETURNING id, channel_name, recipient, kind, body, tracking_code, state, attempts, \
              provider_message_id, last_error, \
              (SELECT last_message_at FROM complaints WHERE complaints.id = outbound_messages.complaint_id), \
-             presentation"
+             presentation, \
+             (SELECT provider_message_id FROM inbound_messages \
+              WHERE inbound_messages.complaint_id = outbound_messages.complaint_id \
+              ORDER BY received_at, id LIMIT 1)"
         );
         self.fetch_all(sql, &params![now, lease_until, limit]).await
     }
@@ -1436,9 +1461,9 @@ impl<E: Exec> Tx for E {
                 "UPDATE outbound_messages SET state = $3, last_error = COALESCE($4, last_error) \
                  WHERE channel_name = $1 AND provider_message_id = $2 \
                  AND (CASE state WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 WHEN 'read' THEN 3 \
-                 WHEN 'failed' THEN 4 ELSE 9 END) \
+                 WHEN 'failed' THEN 4 WHEN 'bounced' THEN 4 ELSE 9 END) \
                  < (CASE $3 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 WHEN 'read' THEN 3 \
-                 WHEN 'failed' THEN 4 ELSE 0 END)",
+                 WHEN 'failed' THEN 4 WHEN 'bounced' THEN 4 ELSE 0 END)",
                 &params![channel_name, provider_message_id, state, error],
             )
             .await?;
@@ -1468,7 +1493,10 @@ impl<E: Exec> Tx for E {
             "SELECT id, channel_name, recipient, kind, body, tracking_code, state, attempts, \
              provider_message_id, last_error, \
              (SELECT last_message_at FROM complaints WHERE complaints.id = outbound_messages.complaint_id), \
-             presentation \
+             presentation, \
+             (SELECT provider_message_id FROM inbound_messages \
+              WHERE inbound_messages.complaint_id = outbound_messages.complaint_id \
+              ORDER BY received_at, id LIMIT 1) \
              FROM outbound_messages WHERE complaint_id = $1 ORDER BY created_at, id",
             &params![complaint_id],
         )
@@ -1487,7 +1515,7 @@ impl<E: Exec> Tx for E {
              WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $1) \
              AND (leased_until IS NULL OR leased_until < $1) \
              AND message_id IN (SELECT id FROM inbound_messages \
-             WHERE channel IN ('whatsapp', 'messenger', 'instagram', 'telegram')) \
+             WHERE channel IN ('whatsapp', 'messenger', 'instagram', 'telegram', 'email')) \
              ORDER BY created_at LIMIT $3",
             ") RETURNING id, provider_ref, sha256, attempts, \
              (SELECT channel_name FROM inbound_messages WHERE inbound_messages.id = attachments.message_id)"
@@ -1566,6 +1594,39 @@ impl<E: Exec> Tx for E {
             "SELECT COUNT(*) FROM quarantine WHERE resolved_at IS NULL",
         )
         .await
+    }
+
+    async fn mail_checkpoint(
+        &mut self,
+        channel_name: &str,
+        mailbox: &str,
+    ) -> Result<Option<(i64, i64)>> {
+        first(
+            self,
+            "SELECT uid_validity, last_uid FROM mail_checkpoints \
+             WHERE channel_name = $1 AND mailbox = $2",
+            &params![channel_name, mailbox],
+        )
+        .await
+    }
+
+    async fn save_mail_checkpoint(
+        &mut self,
+        channel_name: &str,
+        mailbox: &str,
+        uid_validity: i64,
+        last_uid: i64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.execute(
+            "INSERT INTO mail_checkpoints (channel_name, mailbox, uid_validity, last_uid, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (channel_name, mailbox) DO UPDATE SET \
+             uid_validity = excluded.uid_validity, last_uid = excluded.last_uid, \
+             updated_at = excluded.updated_at",
+            &params![channel_name, mailbox, uid_validity, last_uid, now],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn dialogue(&mut self, channel_name: &str, handle: &str) -> Result<Option<DialogueRow>> {

@@ -313,6 +313,12 @@ pub async fn create_complaint(
         control: None,
         replaces: None,
         language: None,
+        subject: None,
+        references: Vec::new(),
+        forwarded_by: None,
+        no_reply: None,
+        ignore: None,
+        bounce: None,
         raw: body.clone(),
         raw_content_type: "application/json".into(),
     };

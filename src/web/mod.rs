@@ -33,6 +33,10 @@ pub fn router(app: Arc<App>) -> Router {
             get(webhooks::sms).post(webhooks::sms),
         )
         .route(
+            "/webhooks/email/{name}",
+            axum::routing::post(webhooks::email),
+        )
+        .route(
             "/webhooks/telegram/{name}",
             axum::routing::post(webhooks::telegram),
         )

@@ -37,6 +37,16 @@ pub async fn telegram(
     push(app, ChannelKind::Telegram, name, request).await
 }
 
+/// `POST /webhooks/email/{name}`: one raw RFC 5322 message from a mail
+/// server pipe, with `Authorization: Bearer <push_secret>`.
+pub async fn email(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    push(app, ChannelKind::Email, name, request).await
+}
+
 /// The request is taken whole and read once: what the adapter needs is
 /// copied out of it before the body is collected, instead of each piece
 /// being cloned by its own extractor.

@@ -236,11 +236,46 @@ pub struct InboundMessage {
     /// The sender's language as their app reports it (`id`, `en-US`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// The subject line, on channels that have one (email); the
+    /// complaint's title comes from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Earlier messages this one follows up besides `reply_to` (email's
+    /// `References`), nearest first: the first that is one of ours links
+    /// the message to that complaint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
+    /// Who passed the message on, when `reporter` is the original sender of
+    /// a forwarded message (an agency forwarding a citizen's mail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded_by: Option<Reporter>,
+    /// Why no automatic answer may go to the sender (auto-submitted mail,
+    /// a list, a null sender, ourselves). The message is taken as usual.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_reply: Option<String>,
+    /// Why the message is kept but opens no complaint and needs no admin
+    /// (an out-of-office answer, list mail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<String>,
+    /// Set when the message reports that one of ours could not be
+    /// delivered; it opens no complaint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce: Option<Bounce>,
     /// The raw payload bytes, kept so the message can be re-normalised.
     #[serde(skip)]
     pub raw: Bytes,
     /// The raw payload's content type.
     pub raw_content_type: String,
+}
+
+/// A report that a message of ours could not be delivered (an email
+/// delivery status notification).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bounce {
+    /// The provider id of our message that bounced (its `Message-ID`).
+    pub of: String,
+    /// What the receiving side said (status and diagnostic).
+    pub reason: String,
 }
 
 /// A message that steers a guided conversation rather than adding to the

@@ -157,6 +157,12 @@ pub fn message(
         control: None,
         replaces: None,
         language: None,
+        subject: None,
+        references: Vec::new(),
+        forwarded_by: None,
+        no_reply: None,
+        ignore: None,
+        bounce: None,
         raw,
         raw_content_type: raw_content_type.to_owned(),
     }

@@ -189,6 +189,12 @@ impl Base<'_> {
             control: None,
             replaces: None,
             language: None,
+            subject: None,
+            references: Vec::new(),
+            forwarded_by: None,
+            no_reply: None,
+            ignore: None,
+            bounce: None,
             raw: self.raw.clone(),
             raw_content_type: RAW_CONTENT_TYPE.to_owned(),
         }
