@@ -89,6 +89,10 @@ pub enum Command {
         /// Show what would change without writing.
         #[arg(long)]
         dry_run: bool,
+        /// Instead, read the quarantined messages again with the current
+        /// adapters, and take those that now read into intake.
+        #[arg(long, conflicts_with = "id")]
+        quarantined: bool,
     },
 }
 
@@ -200,7 +204,29 @@ async fn run_with(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
             println!("{}", done?);
             Ok(0)
         }
-        Command::Reprocess { id, dry_run } => {
+        Command::Reprocess {
+            dry_run,
+            quarantined: true,
+            ..
+        } => {
+            let app = crate::app::App::build(settings).await?;
+            app.store.migrate().await?;
+            let summary = crate::reprocess::quarantined(&app, dry_run).await;
+            app.store.close().await;
+            let summary = summary?;
+            println!(
+                "{} quarantined message(s) read again, {} taken into intake{}",
+                summary.checked,
+                summary.changed,
+                if dry_run {
+                    " (dry run: nothing written)"
+                } else {
+                    ""
+                }
+            );
+            Ok(0)
+        }
+        Command::Reprocess { id, dry_run, .. } => {
             let app = crate::app::App::build(settings).await?;
             app.store.migrate().await?;
             let summary = crate::reprocess::run(&app, id, dry_run).await?;

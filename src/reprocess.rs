@@ -83,19 +83,83 @@ impl Op for Rebuild {
 
 /// Parses a stored message again, preferring the raw payload.
 fn reparse(app: &App, row: &InboundRow) -> Option<InboundMessage> {
+    from_channel(app, row).or_else(|| serde_json::from_str(&row.message.0).ok())
+}
+
+/// The message the channel's current adapter reads from the stored raw
+/// payload, when the channel is still configured and can read it.
+fn from_channel(app: &App, row: &InboundRow) -> Option<InboundMessage> {
     let kind = salur_channels_core::ChannelKind::parse(&row.channel)?;
-    app.channels
-        .get(kind, &row.channel_name)
-        .and_then(|c| c.push.clone())
-        .and_then(|push| {
-            from_raw(
-                push.as_ref(),
-                &row.raw_payload,
-                &row.raw_content_type,
-                &row.provider_message_id,
-            )
-        })
-        .or_else(|| serde_json::from_str(&row.message.0).ok())
+    let channel = app.channels.get(kind, &row.channel_name)?;
+    if let Some(mail) = &channel.mail {
+        let received = row.received_at;
+        return Some(mail.reader.read(&row.raw_payload, received))
+            .filter(|m| m.provider_message_id == row.provider_message_id);
+    }
+    let push = channel.push.clone()?;
+    from_raw(
+        push.as_ref(),
+        &row.raw_payload,
+        &row.raw_content_type,
+        &row.provider_message_id,
+    )
+}
+
+struct Quarantined;
+
+impl Op for Quarantined {
+    type Output = Vec<InboundRow>;
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<Vec<InboundRow>> {
+        c.quarantined_inbound().await
+    }
+}
+
+struct Retake {
+    id: String,
+    message: String,
+}
+
+impl Op for Retake {
+    type Output = ();
+
+    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<()> {
+        c.retake_inbound(&self.id, &self.message, chrono::Utc::now())
+            .await
+    }
+}
+
+/// `salur reprocess --quarantined`: reads every quarantined message again
+/// from its raw payload with the channel's current adapter; one that now
+/// reads (no longer flagged) goes back into intake, and its quarantine
+/// entry is resolved. The rest stay as they are.
+///
+/// # Errors
+/// Storage errors.
+pub async fn quarantined(app: &App, dry_run: bool) -> Result<Summary> {
+    let mut summary = Summary::default();
+    for row in app.store.read(Quarantined).await? {
+        summary.checked += 1;
+        let Some(message) = from_channel(app, &row).filter(|m| m.flag.is_none()) else {
+            continue;
+        };
+        summary.changed += 1;
+        if dry_run {
+            continue;
+        }
+        let message = serde_json::to_string(&message)
+            .map_err(|e| crate::store::StoreError::Op(e.to_string()))?;
+        app.store
+            .write(Retake {
+                id: row.id.clone(),
+                message,
+            })
+            .await?;
+    }
+    if !dry_run && summary.changed > 0 {
+        crate::intake::process_all(&app.store, app.intake.clone()).await?;
+    }
+    Ok(summary)
 }
 
 /// The message with `provider_message_id` that `push` reads from a stored

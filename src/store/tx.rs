@@ -389,6 +389,17 @@ pub trait Tx: Send {
     /// Counts unresolved quarantine entries.
     fn count_quarantine(&mut self) -> impl Future<Output = Result<i64>> + Send;
 
+    /// The stored messages intake quarantined (kept with their error, no
+    /// complaint), oldest first.
+    fn quarantined_inbound(&mut self) -> impl Future<Output = Result<Vec<InboundRow>>> + Send;
+    /// Takes a quarantined message into intake again, as `message` (read
+    /// anew from its raw payload), and resolves its quarantine entries.
+    fn retake_inbound(
+        &mut self,
+        id: &str,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// A mailbox's checkpoint: its UIDVALIDITY and the last UID stored.
     fn mail_checkpoint(
         &mut self,
@@ -1594,6 +1605,44 @@ impl<E: Exec> Tx for E {
             "SELECT COUNT(*) FROM quarantine WHERE resolved_at IS NULL",
         )
         .await
+    }
+
+    async fn quarantined_inbound(&mut self) -> Result<Vec<InboundRow>> {
+        self.fetch_all(
+            inbound_select!(
+                "inbound_messages m WHERE m.error IS NOT NULL AND m.complaint_id IS NULL \
+                 ORDER BY m.stored_at, m.id"
+            ),
+            &[],
+        )
+        .await
+    }
+
+    async fn retake_inbound(&mut self, id: &str, message: &str, now: DateTime<Utc>) -> Result<()> {
+        let p = [
+            Param::from(id),
+            Param::Json(Some(std::borrow::Cow::Borrowed(message))),
+        ];
+        self.execute(
+            "UPDATE inbound_messages SET message = $2, error = NULL, processed_at = NULL \
+             WHERE id = $1",
+            &p,
+        )
+        .await?;
+        self.execute(
+            "UPDATE quarantine SET resolved_at = $2 WHERE message_id = $1 AND resolved_at IS NULL",
+            &params![id, now],
+        )
+        .await?;
+        if !Self::POSTGRES {
+            // The row lies below SQLite's pending mark: scan from the start.
+            self.execute(
+                "UPDATE inbound_progress SET last_rowid = 0, last_id = NULL WHERE id = 1",
+                &[],
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn mail_checkpoint(

@@ -509,3 +509,52 @@ async fn importing_an_mbox_twice_creates_nothing_the_second_time() {
     assert_eq!(stored.messages, (names.len() as u64 - repeated) as i64);
     assert!(stored.complaints >= would as i64);
 }
+
+struct OpenQuarantine;
+
+impl Op for OpenQuarantine {
+    type Output = i64;
+    async fn run<C: Tx>(&mut self, c: &mut C) -> StoreResult<i64> {
+        c.count_quarantine().await
+    }
+}
+
+/// A mail an earlier reader could not read stays quarantined with its raw
+/// bytes; `salur reprocess --quarantined` reads it again with the current
+/// reader and takes it into intake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantined_mail_is_taken_again_once_it_reads() {
+    let db = TestDb::new(crate::support::Backend::Sqlite).await.unwrap();
+    let app = start(&db, &channel(None, None, ""), "").await;
+    let raw = citizen_mail(
+        "dulu-gagal@warga.example.net",
+        "siti@warga.example.net",
+        "Saluran air tersumbat",
+        "Saluran air di RT 05 tersumbat sampah.",
+    );
+    let reader = salur_channel_email::read::MailReader::new("mail-aduan".into(), vec![], vec![]);
+    let mut message = reader.read(raw.as_bytes(), chrono::Utc::now());
+    message.flag = Some("unreadable by the reader of the day".into());
+    app.app.ingest(message).await.unwrap();
+    settled(&app).await;
+    assert_eq!(app.read(OpenQuarantine).await, 1);
+    assert!(complaints(&app).await.is_empty());
+
+    let dry = salur::reprocess::quarantined(&app.app, true).await.unwrap();
+    assert_eq!((dry.checked, dry.changed), (1, 1));
+    assert_eq!(
+        app.read(OpenQuarantine).await,
+        1,
+        "a dry run writes nothing"
+    );
+
+    let done = salur::reprocess::quarantined(&app.app, false)
+        .await
+        .unwrap();
+    assert_eq!((done.checked, done.changed), (1, 1));
+    let complaint = wait_complaints(&app, 1).await.remove(0);
+    assert_eq!(complaint["title"], "Saluran air tersumbat");
+    assert_eq!(app.read(OpenQuarantine).await, 0);
+    assert_eq!(app.counts().await.messages, 1, "the same stored message");
+    app.stop().await;
+}

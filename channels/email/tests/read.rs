@@ -7,7 +7,8 @@
 //! acknowledgements carry Message-IDs `@salur.example-kab.go.id`, and
 //! agencies (`*.example-kab.go.id`) forwarding citizens' mail to it. Each
 //! case's comment says what the fixture is about and, for the ugly ones,
-//! what was decided.
+//! what was decided. Mail from Outlook, Exchange and MTAs has CRLF line
+//! endings as on the wire, the rest LF (`.gitattributes` keeps both).
 
 use chrono::{DateTime, Utc};
 use salur_channel_email::read::{

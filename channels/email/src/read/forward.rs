@@ -295,3 +295,70 @@ fn field(line: &str) -> Option<(Field, &str)> {
     };
     Some((f, value.trim().trim_start_matches('*').trim()))
 }
+
+#[cfg(test)]
+mod tests {
+    use mail_parser::MessageParser;
+
+    use super::*;
+
+    /// The reporter's handle and the text of `body` forwarded under
+    /// `subject`, if it is read as a forward.
+    fn unwrapped(subject: &str, body: &str) -> Option<(String, String)> {
+        let raw = format!(
+            "From: Dinas <dinas@example-kab.go.id>\nDate: Mon, 3 Nov 2025 10:00:00 +0700\nSubject: {subject}\n\n{body}"
+        );
+        let mail = MessageParser::default().parse(raw.as_bytes())?;
+        let text = parts::body_text(&mail);
+        let f = unwrap(&mail, &text, mail.subject(), headers::date(&mail))?;
+        Some((f.reporter.handle, f.text))
+    }
+
+    #[test]
+    fn client_header_forms() {
+        for (subject, body) in [
+            (
+                "Fwd: Lampu",
+                "Begin forwarded message:\n\nFrom: Budi <budi@example.com>\nSubject: Lampu\nDate: 3 November 2025 09.00.00 WIB\nTo: x@y.id\n\nLampu mati.",
+            ),
+            (
+                "Fwd: Lampu",
+                "---------- Forwarded message ---------\n*From:* *Budi* <budi@example.com>\n*Date:* Mon, Nov 3, 2025 at 9:00 AM\n\nLampu mati.",
+            ),
+            (
+                "FW: Lampu",
+                "-----Original Message-----\nFrom: Budi [mailto:budi@example.com]\nSent: Monday, November 03, 2025 9:00 AM\nTo: Dinas\nSubject: Lampu\n\nLampu mati.",
+            ),
+            (
+                "Lampu",
+                "Kami teruskan aduan ini.\n\nDari: budi@example.com <budi@example.com>\nDikirim: Senin, 03 November 2025 09.00\nKepada: Dinas\n\nLampu mati.",
+            ),
+            (
+                "Fwd: Lampu",
+                "----- Pesan yang Diteruskan -----\nDari: \"Budi\" <BUDI@Example.com>\nTanggal: Sen, 3 Nov 2025 pukul 9.00\n\nLampu mati.",
+            ),
+        ] {
+            assert_eq!(
+                unwrapped(subject, body),
+                Some((
+                    "email:budi@example.com".to_owned(),
+                    "Lampu mati.".to_owned()
+                )),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn replies_and_unmarked_blocks_are_not_forwards() {
+        // Outlook quotes the thread without `>`; a reply is no forward.
+        let quoted = "Sudah diperbaiki.\n\n________________________________\nFrom: Budi <budi@example.com>\nSent: Monday, November 3, 2025 9:00 AM\nSubject: Lampu\n\nLampu mati.";
+        assert_eq!(unwrapped("RE: Lampu", quoted), None);
+        assert_eq!(unwrapped("Lampu", quoted), None);
+        let gmail = "Oke.\n\nOn Mon, Nov 3 Budi wrote:\n> ---------- Forwarded message ---------\n> From: Ani <ani@example.com>\n";
+        assert_eq!(unwrapped("Fwd: Lampu", gmail), None);
+        // A marker without a readable sender leaves the forwarder.
+        let nameless = "---------- Forwarded message ---------\nFrom: Budi\nDate: Mon, Nov 3, 2025 at 9:00 AM\n\nLampu mati.";
+        assert_eq!(unwrapped("Fwd: Lampu", nameless), None);
+    }
+}

@@ -11,20 +11,22 @@
 //!    keyed on the sha256 of its bytes, so the same file read twice is the
 //!    same message. The reporter is `From`, else `Sender`, else
 //!    `Return-Path`; mail with none of them is flagged.
-//! 2. **Loops** ([`auto`]). RFC 3834 signs (`Auto-Submitted`, `Precedence`,
+//! 2. **Loops** (`auto`). RFC 3834 signs (`Auto-Submitted`, `Precedence`,
 //!    list headers, null or system senders, our own addresses and Message-ID
 //!    domains) set `no_reply`; auto-replies, out-of-office answers, list mail
 //!    and our own mail coming back are also `ignore`d.
-//! 3. **Bounces** ([`bounce`]). An RFC 3464 delivery report names the
+//! 3. **Bounces** (`bounce`). An RFC 3464 delivery report names the
 //!    Message-ID of ours that failed, with the status and diagnostic.
-//! 4. **Forwards** ([`forward`]). When an agency forwards a citizen's mail
+//! 4. **Forwards** (`forward`). When an agency forwards a citizen's mail
 //!    (attached as `message/rfc822`, or inline under a Gmail, Outlook,
 //!    Thunderbird or Indonesian client's header block), the citizen becomes
 //!    the reporter and the agency `forwarded_by`; the text, subject and date
-//!    are the citizen's.
-//! 5. **Text** ([`parts`], [`html`], [`reply`]). text/plain, else HTML made
+//!    are the citizen's, and so are `reply_to` and `references` (those of an
+//!    attached original; none for an inline one, since the forwarder's own
+//!    thread headers say nothing about the citizen's mail).
+//! 5. **Text** (`parts`, `html`, `reply`). text/plain, else HTML made
 //!    readable; for a reply, the quoted part and the signature are cut.
-//! 6. **Attachments** ([`parts`]). Every attached or inline file, keyed
+//! 6. **Attachments** (`parts`). Every attached or inline file, keyed
 //!    `{message id}#{part path}` so that [`attachment`] finds its bytes again
 //!    in the stored raw mail.
 

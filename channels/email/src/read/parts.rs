@@ -91,7 +91,7 @@ fn root_is_body(mail: &Message<'_>) -> bool {
 }
 
 /// The files of `mail` (attached, or inline like a `cid:` image), keyed on
-/// `message_id`. The `message/rfc22` parts at `unwrapped` are forwards read
+/// `message_id`. The `message/rfc822` parts at `unwrapped` are forwards read
 /// as the message: their own files are listed instead of them.
 pub(super) fn attachments(
     mail: &Message<'_>,
