@@ -23,6 +23,9 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// Largest raw mail `POST /webhooks/email/{name}` takes, in bytes
+    /// (attachments included).
+    pub mail_body_limit: usize,
     /// Time allowed to answer one request.
     #[serde(deserialize_with = "duration::one")]
     pub request_timeout: Duration,

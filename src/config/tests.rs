@@ -430,8 +430,8 @@ fn check_config_reports_every_problem_with_its_path() {
         replies = false
 
         [[channels]]
-        name = "mail-utama"
-        kind = "email"
+        name = "fax-utama"
+        kind = "fax"
 
         [[channels]]
         name = "sms-tiga"
@@ -454,8 +454,8 @@ fn check_config_reports_every_problem_with_its_path() {
         ("channels[1] (sms-dua).secret", "no secret"),
         ("channels[2] (sms-dua).name", "duplicate channel name"),
         (
-            "channels[3] (mail-utama).kind",
-            "unknown channel kind `email`",
+            "channels[3] (fax-utama).kind",
+            "unknown channel kind `fax`",
         ),
         ("channels[4] (sms-tiga).colour", "unknown field"),
         ("database.url", "unsupported database"),
@@ -585,7 +585,7 @@ fn every_listed_kind_deserializes() {
     for kind in sinks::SINK_KINDS {
         assert!(SinkConfig::from_kind(kind, &empty).is_some(), "{kind}");
     }
-    assert!(ChannelConfig::from_kind("email", &empty).is_none());
+    assert!(ChannelConfig::from_kind("fax", &empty).is_none());
     assert!(SinkConfig::from_kind("kafka", &empty).is_none());
 }
 

@@ -111,6 +111,7 @@ impl Checker<'_> {
             );
         }
         self.positive("server.body_limit", server.body_limit as u64);
+        self.positive("server.mail_body_limit", server.mail_body_limit as u64);
         self.at_least(
             "server.request_timeout",
             server.request_timeout,

@@ -34,7 +34,8 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             "/webhooks/email/{name}",
-            axum::routing::post(webhooks::email),
+            axum::routing::post(webhooks::email)
+                .layer(DefaultBodyLimit::max(c.server.mail_body_limit)),
         )
         .route(
             "/webhooks/telegram/{name}",

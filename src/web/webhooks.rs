@@ -23,7 +23,8 @@ pub async fn sms(
     Path(name): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    push(app, ChannelKind::Sms, name, request).await
+    let limit = app.body_limit;
+    push(app, ChannelKind::Sms, name, request, limit).await
 }
 
 /// `POST /webhooks/telegram/{name}`: a bot in webhook mode. The secret
@@ -34,7 +35,8 @@ pub async fn telegram(
     Path(name): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    push(app, ChannelKind::Telegram, name, request).await
+    let limit = app.body_limit;
+    push(app, ChannelKind::Telegram, name, request, limit).await
 }
 
 /// `POST /webhooks/email/{name}`: one raw RFC 5322 message from a mail
@@ -44,7 +46,8 @@ pub async fn email(
     Path(name): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    push(app, ChannelKind::Email, name, request).await
+    let limit = app.settings.config().server.mail_body_limit;
+    push(app, ChannelKind::Email, name, request, limit).await
 }
 
 /// The request is taken whole and read once: what the adapter needs is
@@ -55,6 +58,7 @@ async fn push(
     kind: ChannelKind,
     name: String,
     request: Request,
+    body_limit: usize,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let Some(channel) = app.channels.get(kind, &name).cloned() else {
@@ -78,7 +82,7 @@ async fn push(
         .collect();
     let body = Bytes::from_request(request, &()).await.map_err(|e| {
         app.metrics.intake(&name, "invalid");
-        body_error(e, app.body_limit)
+        body_error(e, body_limit)
     })?;
     let request = PushRequest {
         method,

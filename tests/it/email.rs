@@ -17,7 +17,7 @@ use crate::support::{TestApp, TestDb, config_toml, eventually, test_env};
 const WAIT: Duration = Duration::from_secs(20);
 const PUSH_SECRET: &str = "mail-pipe-secret";
 const OURS: &str = "aduan@example-kab.go.id";
-const FAST: &str = "seal_interval = \"100ms\"";
+const FAST: &str = "seal_interval = \"100ms\"\nmedia_max_bytes = 1048576";
 
 fn channel(sink: Option<&SmtpSink>, imap: Option<(u16, &Dovecot)>, extra: &str) -> String {
     let mut toml = format!(
@@ -44,7 +44,12 @@ fn channel(sink: Option<&SmtpSink>, imap: Option<(u16, &Dovecot)>, extra: &str) 
 
 async fn start(db: &TestDb, channel: &str, imap_password: &str) -> TestApp {
     let env = test_env(&[("T_MAIL_PUSH", PUSH_SECRET), ("T_IMAP_PASS", imap_password)]);
-    TestApp::start(&config_toml(&db.url, FAST, channel), &env).await
+    let toml = config_toml(&db.url, FAST, channel).replacen(
+        "[server]\n",
+        "[server]\nmail_body_limit = 2000000\n",
+        1,
+    );
+    TestApp::start(&toml, &env).await
 }
 
 /// A citizen's mail.
@@ -146,6 +151,16 @@ async fn pushed_mail_is_acknowledged_threaded_and_guarded() {
     assert_eq!(push(&app, &mail, None).await.status(), 401);
     assert_eq!(push(&app, &mail, Some("salah")).await.status(), 401);
     assert_eq!(push(&app, "", Some(PUSH_SECRET)).await.status(), 400);
+    let oversized = citizen_mail(
+        "besar@warga.example.net",
+        "a@b.example",
+        "Besar",
+        &"x".repeat(2_100_000),
+    );
+    assert_eq!(
+        push(&app, &oversized, Some(PUSH_SECRET)).await.status(),
+        413
+    );
     assert_eq!(app.counts().await.messages, 0);
     assert_eq!(push(&app, &mail, Some(PUSH_SECRET)).await.status(), 200);
     let replay = push(&app, &mail, Some(PUSH_SECRET)).await;
@@ -295,7 +310,30 @@ async fn pushed_mail_is_acknowledged_threaded_and_guarded() {
             .status(),
         200
     );
-    let items = wait_complaints(&app, 3).await;
+    // Attachments are cut out of the stored mail: kept by their sha256
+    // within the size limit, the one over it recorded as missing.
+    for name in ["filename_rfc2231.eml", "huge_attachment.eml"] {
+        assert_eq!(
+            push(&app, &fixture(name), Some(PUSH_SECRET)).await.status(),
+            200,
+            "{name}"
+        );
+    }
+    let states = eventually(WAIT, || async {
+        let mut states: Vec<String> = complaints(&app)
+            .await
+            .iter()
+            .flat_map(|c| c["attachments"].as_array().cloned().unwrap_or_default())
+            .map(|a| a["state"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        states.sort();
+        states.dedup();
+        (states == ["missing", "stored"]).then_some(states)
+    })
+    .await;
+    assert!(states.is_some(), "{:?}", complaints(&app).await);
+
+    let items = wait_complaints(&app, 5).await;
     let forwarded = items
         .iter()
         .find(|c| !c["forwarded_by"].is_null())

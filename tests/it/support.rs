@@ -201,6 +201,17 @@ impl TestApp {
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("salur.toml");
+        // Downloaded media go to the test's own folder, not the checkout.
+        let toml = if toml.contains("media_dir") {
+            toml.to_owned()
+        } else {
+            let media = dir.path().join("media");
+            toml.replacen(
+                "[intake]\n",
+                &format!("[intake]\nmedia_dir = \"{}\"\n", media.display()),
+                1,
+            )
+        };
         std::fs::write(&path, toml).unwrap();
         let settings = Settings::load_with_env(Some(&path), env).expect("valid test config");
         let app = App::build(settings).await.expect("app builds");
