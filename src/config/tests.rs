@@ -453,10 +453,7 @@ fn check_config_reports_every_problem_with_its_path() {
         ("channels[0].name", "`SMS Utama`"),
         ("channels[1] (sms-dua).secret", "no secret"),
         ("channels[2] (sms-dua).name", "duplicate channel name"),
-        (
-            "channels[3] (fax-utama).kind",
-            "unknown channel kind `fax`",
-        ),
+        ("channels[3] (fax-utama).kind", "unknown channel kind `fax`"),
         ("channels[4] (sms-tiga).colour", "unknown field"),
         ("database.url", "unsupported database"),
         ("outbox.retry_schedule", "at least one"),
