@@ -140,6 +140,7 @@ pub async fn run_mailbox(
                     Stop::Shutdown => break,
                     Stop::LostLease => LEASE / 3,
                     Stop::Failed(error) => {
+                        app.metrics.failure("mailbox");
                         failures = failures.saturating_add(1);
                         tracing::warn!(%channel, %mailbox, %error, failures, "mailbox poll failed; reconnecting");
                         backoff(failures)

@@ -369,9 +369,29 @@ async fn a_dovecot_mailbox_is_polled_without_loss_or_duplicates() {
             .append("INBOX", mail(i, "Sampah menumpuk di pasar.").as_bytes())
             .await;
     }
-    let config = channel(None, Some((proxy.port, &dovecot)), "");
+    // Junk that cannot be read is kept for an admin and holds nothing up;
+    // a second folder is watched too, and the same mail in both is one.
+    dovecot
+        .append("INBOX", fixture("binary_junk.eml").as_bytes())
+        .await;
+    dovecot.create("Pengaduan").await;
+    dovecot
+        .append("Pengaduan", mail(0, "Sampah menumpuk di pasar.").as_bytes())
+        .await;
+    dovecot
+        .append(
+            "Pengaduan",
+            mail(100, "Pohon tumbang di taman kota.").as_bytes(),
+        )
+        .await;
+    let config = channel(None, Some((proxy.port, &dovecot)), "").replace(
+        "poll_interval = \"2s\"\n",
+        "poll_interval = \"2s\"\nmailboxes = [\"INBOX\", \"Pengaduan\"]\n",
+    );
     let app = start(&db, &config, &dovecot.password.clone()).await;
-    wait_complaints(&app, 3).await;
+    wait_complaints(&app, 4).await;
+    settled(&app).await;
+    assert_eq!(app.read(OpenQuarantine).await, 1, "the junk is quarantined");
 
     // Mail arriving while salur waits in IDLE comes within seconds.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -379,7 +399,7 @@ async fn a_dovecot_mailbox_is_polled_without_loss_or_duplicates() {
     dovecot
         .append("INBOX", mail(3, "Banjir di gang mawar.").as_bytes())
         .await;
-    wait_complaints(&app, 4).await;
+    wait_complaints(&app, 5).await;
     let idle_latency = sent.elapsed();
     assert!(idle_latency < Duration::from_secs(10), "{idle_latency:?}");
     eprintln!("IDLE delivery: {idle_latency:?}");
@@ -391,7 +411,22 @@ async fn a_dovecot_mailbox_is_polled_without_loss_or_duplicates() {
     );
     proxy.cut_after_bytes(4096);
     dovecot.append("INBOX", large.as_bytes()).await;
-    wait_complaints(&app, 5).await;
+    wait_complaints(&app, 6).await;
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("salur_failures_total{stage=\"mailbox\"} ") && !l.ends_with(" 0")
+        ),
+        "the cut was noticed and the mailbox reconnected:\n{metrics}"
+    );
 
     // Mail that came while salur was stopped is fetched on start.
     app.stop().await;
@@ -401,7 +436,7 @@ async fn a_dovecot_mailbox_is_polled_without_loss_or_duplicates() {
             .await;
     }
     let app = start(&db, &config, &dovecot.password.clone()).await;
-    wait_complaints(&app, 7).await;
+    wait_complaints(&app, 8).await;
 
     // A new UIDVALIDITY: the mailbox is read again, nothing is stored twice.
     app.stop().await;
@@ -410,11 +445,11 @@ async fn a_dovecot_mailbox_is_polled_without_loss_or_duplicates() {
     dovecot
         .append("INBOX", mail(7, "Jembatan retak.").as_bytes())
         .await;
-    wait_complaints(&app, 8).await;
+    wait_complaints(&app, 9).await;
     settled(&app).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let counts = app.counts().await;
-    assert_eq!((counts.messages, counts.complaints), (8, 8));
+    assert_eq!((counts.messages, counts.complaints), (10, 9));
     app.stop().await;
 
     // With `move_to`, stored mail leaves the mailbox, and only then.
@@ -425,6 +460,7 @@ async fn a_dovecot_mailbox_is_polled_without_loss_or_duplicates() {
     );
     let app = start(&moved_db, &config, &dovecot.password.clone()).await;
     wait_complaints(&app, 8).await;
+    settled(&app).await;
     let left = eventually(WAIT, || async {
         let mut session = salur_channel_email::imap::ImapSession::connect(&dovecot.config())
             .await
@@ -436,7 +472,7 @@ async fn a_dovecot_mailbox_is_polled_without_loss_or_duplicates() {
     })
     .await
     .expect("stored mail moved out of INBOX");
-    assert_eq!(left, 8);
+    assert_eq!(left, 9, "the eight complaints and the quarantined junk");
     app.stop().await;
     dovecot.stop().await;
 }
@@ -594,5 +630,43 @@ async fn quarantined_mail_is_taken_again_once_it_reads() {
     assert_eq!(complaint["title"], "Saluran air tersumbat");
     assert_eq!(app.read(OpenQuarantine).await, 0);
     assert_eq!(app.counts().await.messages, 1, "the same stored message");
+    app.stop().await;
+}
+
+/// One sender gets at most `intake.reply_limit` acknowledgements within
+/// `intake.reply_window`; the rest are kept as suppressed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_gets_a_limited_number_of_acknowledgements() {
+    let Some(sink) = SmtpSink::start().await else {
+        return;
+    };
+    let db = TestDb::new(crate::support::Backend::Sqlite).await.unwrap();
+    let app = start(&db, &channel(Some(&sink), None, ""), "").await;
+    let topics = ["Jalan rusak", "Lampu mati", "Sampah", "Banjir", "Air keruh"];
+    for (i, topic) in topics.iter().enumerate() {
+        let mail = citizen_mail(
+            &format!("banyak-{i}@warga.example.net"),
+            "rajin@warga.example.net",
+            topic,
+            &format!("{topic} di RW {i}, mohon ditindaklanjuti."),
+        );
+        assert_eq!(push(&app, &mail, Some(PUSH_SECRET)).await.status(), 200);
+    }
+    let items = wait_complaints(&app, topics.len()).await;
+    sink.wait(3, WAIT).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        sink.messages().len(),
+        3,
+        "intake.reply_limit is 3 by default"
+    );
+    let mut suppressed = 0;
+    for c in &items {
+        let rows = app
+            .read(Outbound(c["id"].as_str().unwrap().to_owned()))
+            .await;
+        suppressed += rows.iter().filter(|r| r.state == "suppressed").count();
+    }
+    assert_eq!(suppressed, 2);
     app.stop().await;
 }
