@@ -922,34 +922,22 @@ mod tests {
     use super::*;
 
     fn sms(from: &str) -> InboundMessage {
+        let reporter = salur_channels_core::Reporter {
+            handle: format!("sms:{from}"),
+            phone: Some(from.into()),
+            ..Default::default()
+        };
         InboundMessage {
-            channel: ChannelKind::Sms,
-            channel_name: "sms".into(),
-            provider_message_id: "1".into(),
-            reporter: salur_channels_core::Reporter {
-                handle: format!("sms:{from}"),
-                phone: Some(from.into()),
-                ..Default::default()
-            },
-            sent_at: None,
-            received_at: Utc::now(),
             text: "  Jalan   rusak\r\n".into(),
-            attachments: vec![],
-            location: None,
-            reply_to: None,
-            part: None,
-            flag: None,
-            control: None,
-            replaces: None,
-            language: None,
-            subject: None,
-            references: Vec::new(),
-            forwarded_by: None,
-            no_reply: None,
-            ignore: None,
-            bounce: None,
-            raw: bytes::Bytes::new(),
-            raw_content_type: "application/json".into(),
+            ..InboundMessage::new(
+                ChannelKind::Sms,
+                "sms".into(),
+                "1".into(),
+                reporter,
+                Utc::now(),
+                bytes::Bytes::new(),
+                "application/json".into(),
+            )
         }
     }
 

@@ -292,35 +292,24 @@ pub async fn create_complaint(
         (None, Some(e)) => format!("{}:{}", channel.as_str(), e.trim().to_lowercase()),
         (None, None) => format!("{}:anonymous-{key}", channel.as_str()),
     };
+    let reporter = Reporter {
+        handle,
+        name: req.reporter.name.clone(),
+        phone: req.reporter.phone.clone(),
+        email: req.reporter.email.clone(),
+    };
     let message = InboundMessage {
-        channel,
-        channel_name: API_CHANNEL.into(),
-        provider_message_id: key,
-        reporter: Reporter {
-            handle,
-            name: req.reporter.name.clone(),
-            phone: req.reporter.phone.clone(),
-            email: req.reporter.email.clone(),
-        },
-        sent_at: None,
-        received_at: req.received_at.unwrap_or_else(Utc::now),
         text: req.text.clone(),
-        attachments: Vec::new(),
         location: req.location.clone(),
-        reply_to: None,
-        part: None,
-        flag: None,
-        control: None,
-        replaces: None,
-        language: None,
-        subject: None,
-        references: Vec::new(),
-        forwarded_by: None,
-        no_reply: None,
-        ignore: None,
-        bounce: None,
-        raw: body.clone(),
-        raw_content_type: "application/json".into(),
+        ..InboundMessage::new(
+            channel,
+            API_CHANNEL.into(),
+            key,
+            reporter,
+            req.received_at.unwrap_or_else(Utc::now),
+            body.clone(),
+            "application/json".into(),
+        )
     };
     let mut prepared = Prepared::new(message, false, &app.intake.default_region);
     if req.reporter.phone.is_some() && prepared.phone.is_none() {

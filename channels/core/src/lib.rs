@@ -268,6 +268,47 @@ pub struct InboundMessage {
     pub raw_content_type: String,
 }
 
+impl InboundMessage {
+    /// A message with only what every message has: where it came from, its
+    /// id, its sender, when it arrived and its raw payload. The text is
+    /// empty and every optional part unset; the channel fills in the rest.
+    pub fn new(
+        channel: ChannelKind,
+        channel_name: String,
+        provider_message_id: String,
+        reporter: Reporter,
+        received_at: DateTime<Utc>,
+        raw: Bytes,
+        raw_content_type: String,
+    ) -> Self {
+        Self {
+            channel,
+            channel_name,
+            provider_message_id,
+            reporter,
+            sent_at: None,
+            received_at,
+            text: String::new(),
+            attachments: Vec::new(),
+            location: None,
+            reply_to: None,
+            part: None,
+            flag: None,
+            control: None,
+            replaces: None,
+            language: None,
+            subject: None,
+            references: Vec::new(),
+            forwarded_by: None,
+            no_reply: None,
+            ignore: None,
+            bounce: None,
+            raw,
+            raw_content_type,
+        }
+    }
+}
+
 /// A report that a message of ours could not be delivered (an email
 /// delivery status notification).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

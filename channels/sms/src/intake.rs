@@ -136,35 +136,23 @@ pub fn message(
     raw_content_type: &str,
 ) -> InboundMessage {
     let from = from.trim().to_owned();
+    let reporter = Reporter {
+        handle: format!("sms:{from}"),
+        name: None,
+        phone: Some(from),
+        email: None,
+    };
     InboundMessage {
-        channel: ChannelKind::Sms,
-        channel_name: channel_name.to_owned(),
-        provider_message_id,
-        reporter: Reporter {
-            handle: format!("sms:{from}"),
-            name: None,
-            phone: Some(from),
-            email: None,
-        },
-        sent_at: None,
-        received_at: Utc::now(),
         text,
-        attachments: Vec::new(),
-        location: None,
-        reply_to: None,
-        part: None,
-        flag: None,
-        control: None,
-        replaces: None,
-        language: None,
-        subject: None,
-        references: Vec::new(),
-        forwarded_by: None,
-        no_reply: None,
-        ignore: None,
-        bounce: None,
-        raw,
-        raw_content_type: raw_content_type.to_owned(),
+        ..InboundMessage::new(
+            ChannelKind::Sms,
+            channel_name.to_owned(),
+            provider_message_id,
+            reporter,
+            Utc::now(),
+            raw,
+            raw_content_type.to_owned(),
+        )
     }
 }
 

@@ -281,34 +281,19 @@ struct Base<'a> {
 impl Base<'_> {
     /// An empty message from `sender`, keyed on `id`.
     fn message(&self, id: String, sender: &str) -> InboundMessage {
-        InboundMessage {
-            channel: self.kind,
-            channel_name: self.name.to_owned(),
-            provider_message_id: id,
-            reporter: salur_channels_core::Reporter {
-                handle: format!("{}:{sender}", self.kind),
-                ..Default::default()
-            },
-            sent_at: None,
-            received_at: self.received_at,
-            text: String::new(),
-            attachments: Vec::new(),
-            location: None,
-            reply_to: None,
-            part: None,
-            flag: None,
-            control: None,
-            replaces: None,
-            language: None,
-            subject: None,
-            references: Vec::new(),
-            forwarded_by: None,
-            no_reply: None,
-            ignore: None,
-            bounce: None,
-            raw: self.raw.clone(),
-            raw_content_type: RAW_CONTENT_TYPE.to_owned(),
-        }
+        let reporter = salur_channels_core::Reporter {
+            handle: format!("{}:{sender}", self.kind),
+            ..Default::default()
+        };
+        InboundMessage::new(
+            self.kind,
+            self.name.to_owned(),
+            id,
+            reporter,
+            self.received_at,
+            self.raw.clone(),
+            RAW_CONTENT_TYPE.to_owned(),
+        )
     }
 }
 

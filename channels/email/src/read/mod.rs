@@ -158,34 +158,19 @@ impl MailReader {
     /// A message with nothing read yet: keyed on the content hash, from an
     /// unknown sender.
     fn blank(&self, raw: &Bytes, received_at: DateTime<Utc>) -> InboundMessage {
-        InboundMessage {
-            channel: ChannelKind::Email,
-            channel_name: self.channel_name.clone(),
-            provider_message_id: headers::content_id(raw),
-            reporter: Reporter {
-                handle: UNKNOWN_HANDLE.into(),
-                ..Reporter::default()
-            },
-            sent_at: None,
+        let reporter = Reporter {
+            handle: UNKNOWN_HANDLE.into(),
+            ..Reporter::default()
+        };
+        InboundMessage::new(
+            ChannelKind::Email,
+            self.channel_name.clone(),
+            headers::content_id(raw),
+            reporter,
             received_at,
-            text: String::new(),
-            attachments: Vec::new(),
-            location: None,
-            reply_to: None,
-            part: None,
-            flag: None,
-            control: None,
-            replaces: None,
-            language: None,
-            subject: None,
-            references: Vec::new(),
-            forwarded_by: None,
-            no_reply: None,
-            ignore: None,
-            bounce: None,
-            raw: raw.clone(),
-            raw_content_type: RAW_CONTENT_TYPE.into(),
-        }
+            raw.clone(),
+            RAW_CONTENT_TYPE.into(),
+        )
     }
 
     fn read_mail(&self, raw: &Bytes, received_at: DateTime<Utc>) -> InboundMessage {

@@ -173,31 +173,15 @@ impl Base<'_> {
 
     /// An empty message keyed on `id`, from `reporter`.
     fn message(&self, id: String, reporter: Reporter) -> InboundMessage {
-        InboundMessage {
-            channel: ChannelKind::Telegram,
-            channel_name: self.channel_name.to_owned(),
-            provider_message_id: id,
+        InboundMessage::new(
+            ChannelKind::Telegram,
+            self.channel_name.to_owned(),
+            id,
             reporter,
-            sent_at: None,
-            received_at: self.received_at,
-            text: String::new(),
-            attachments: Vec::new(),
-            location: None,
-            reply_to: None,
-            part: None,
-            flag: None,
-            control: None,
-            replaces: None,
-            language: None,
-            subject: None,
-            references: Vec::new(),
-            forwarded_by: None,
-            no_reply: None,
-            ignore: None,
-            bounce: None,
-            raw: self.raw.clone(),
-            raw_content_type: RAW_CONTENT_TYPE.to_owned(),
-        }
+            self.received_at,
+            self.raw.clone(),
+            RAW_CONTENT_TYPE.to_owned(),
+        )
     }
 
     /// Why a message in `chat` is left out, if it is.
