@@ -566,7 +566,12 @@ pub async fn import(
     while let Some(mail) = mails.next_mail() {
         let mail = mail.map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         summary.read += 1;
-        let message = setup.reader.read(&mail.raw, Utc::now());
+        let mut message = setup.reader.read(&mail.raw, Utc::now());
+        // Archived mail arrived when it was sent, not today: the complaint's
+        // date and the duplicate window follow its Date header.
+        if let Some(sent) = message.sent_at {
+            message.received_at = sent;
+        }
         let kind = decision(&message);
         let known = app
             .store

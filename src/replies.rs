@@ -9,7 +9,8 @@
 //! per-number limit counts what went to the same recipient recently: a
 //! flood from one number, or a provider replaying it with fresh ids, cannot
 //! make us text one citizen over and over; what the limit holds back is
-//! kept as `suppressed`.
+//! kept as `suppressed`. A guided channel (Telegram) has no such limit: its
+//! citizen asks for each answer in their own account.
 //!
 //! The [`Replier`] sends due replies with a lease (`SKIP LOCKED` on
 //! PostgreSQL), like the outbox dispatcher, and retries transient failures
@@ -226,10 +227,13 @@ async fn queue<C: Tx>(
     if !policy.channels.contains(to.channel_name) {
         return Ok(());
     }
-    let recent = c
-        .recent_replies(to.channel_name, to.handle, now - policy.window)
-        .await?;
-    let state = if recent >= policy.per_number {
+    // On a guided channel every reply answers something the citizen did
+    // in their own account (pressing Send): nothing to hold back.
+    let limited = !policy.guided.contains(to.channel_name)
+        && c.recent_replies(to.channel_name, to.handle, now - policy.window)
+            .await?
+            >= policy.per_number;
+    let state = if limited {
         tracing::info!(channel = %to.channel_name, kind, "reply held back by the per-number limit");
         "suppressed"
     } else {

@@ -732,3 +732,42 @@ async fn a_poller_lease_has_one_holder(backend: Backend) {
     db.drop_db().await;
 }
 crate::both_backends!(a_poller_lease_has_one_holder);
+
+/// Every complaint a citizen sends through the bot gets its code: the
+/// per-number limit that guards SMS does not hold back answers a citizen
+/// asked for in their own account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sent_complaint_gets_its_code() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let fake = FakeBot::start(tg::TOKEN).await;
+    let quick = "quiet_period = \"1s\"\nseal_interval = \"100ms\"\nreply_limit = 2";
+    let app = start(&db, &fake, quick, "").await;
+    let topics = [
+        "Jalan rusak",
+        "Lampu mati",
+        "Sampah menumpuk",
+        "Saluran tersumbat",
+    ];
+    for (i, topic) in topics.iter().enumerate() {
+        let n = i + 1;
+        fake.push(tg::text(
+            fake.next_update_id(),
+            CITIZEN,
+            80 + n as i64,
+            topic,
+        ));
+        // Its question, then its code once the quiet period passes.
+        fake.wait_sent(2 * n, WAIT).await;
+    }
+    let items = complaints(&app).await;
+    assert_eq!(items.len(), topics.len());
+    let sent: Vec<String> = fake.sent().into_iter().map(|s| s.text).collect();
+    for c in items {
+        let code = c["tracking_code"].as_str().unwrap();
+        assert!(
+            sent.iter().any(|t| t.contains(code)),
+            "{code} never sent: {sent:?}"
+        );
+    }
+    app.stop().await;
+}
