@@ -25,8 +25,9 @@ use crate::app::App;
 use crate::channels::MailSetup;
 use crate::store::{InboundRow, Op, Result, Store, Tx};
 
-/// Most messages fetched in one go.
-const FETCH_BATCH: usize = 50;
+/// Most messages fetched in one go: few, as each is held in memory whole
+/// (a mail with attachments may be tens of megabytes) until it is stored.
+const FETCH_BATCH: usize = 5;
 
 /// How long a mailbox lease lasts; renewed at least every third of it.
 const LEASE: Duration = Duration::from_secs(90);
