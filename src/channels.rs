@@ -323,6 +323,17 @@ fn meta_entry(
     })
 }
 
+/// The certificates of `[channels.<section>] ca_file`, when set.
+fn ca_file(path: Option<&std::path::Path>, section: &str) -> Result<Vec<Vec<u8>>, String> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("{section}.ca_file: cannot read {}: {e}", path.display()))?;
+    salur_channel_email::pem_certificates(&pem)
+        .map_err(|e| format!("{section}.ca_file {}: {e}", path.display()))
+}
+
 /// How long an IMAP or SMTP exchange may take.
 const MAIL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -356,6 +367,14 @@ fn email_entry(
         .into_iter()
         .collect();
     let reader = || MailReader::new(mail.name.clone(), own.clone(), domains.clone());
+    let imap_ca = ca_file(
+        mail.imap.as_ref().and_then(|i| i.ca_file.as_deref()),
+        "imap",
+    )?;
+    let smtp_ca = ca_file(
+        mail.smtp.as_ref().and_then(|s| s.ca_file.as_deref()),
+        "smtp",
+    )?;
     let push = (secret.is_some() || mail.allow_unsigned).then(|| {
         let key = secret.map(|s| s.expose_secret().as_bytes().to_vec());
         Arc::new(EmailPush::new(reader(), key)) as Arc<dyn PushChannel>
@@ -382,6 +401,7 @@ fn email_entry(
                     .map(|p| p.expose_secret().to_owned()),
                 from: smtp.from.clone(),
                 timeout: MAIL_TIMEOUT,
+                ca_certificates: smtp_ca.clone(),
             };
             let subjects = Subjects {
                 acknowledgement: texts.acknowledgement_subject,
@@ -410,6 +430,7 @@ fn email_entry(
             .map(|p| p.expose_secret().to_owned())
             .unwrap_or_default(),
         timeout: MAIL_TIMEOUT,
+        ca_certificates: imap_ca.clone(),
     });
     Ok(ChannelEntry {
         name: mail.name.clone(),
@@ -690,5 +711,31 @@ mod tests {
             inner.0.lock().expect("lock").last().map(String::as_str),
             Some(short)
         );
+    }
+
+    #[test]
+    fn a_mail_server_ca_file_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "this is not a certificate").expect("write");
+        let toml = format!(
+            "[[channels]]\nname = \"mail-aduan\"\nkind = \"email\"\nreplies = false\n\
+             [channels.imap]\nhost = \"imap.example-kab.go.id\"\nusername = \"aduan\"\n\
+             password = \"env:P\"\nca_file = \"{}\"\n",
+            not_pem.display()
+        );
+        let path = dir.path().join("salur.toml");
+        std::fs::write(&path, toml).expect("write");
+        let env: crate::config::Environment = [("P", "rahasia")].into_iter().collect();
+        let settings = Settings::load_with_env(Some(&path), &env).expect("valid settings");
+        let errors = Channels::build(&settings).err().expect("refused");
+        let text = crate::config::report(&errors);
+        assert!(
+            text.contains("imap.ca_file") && text.contains("no certificate"),
+            "{text}"
+        );
+        std::fs::remove_file(&not_pem).expect("remove");
+        let errors = Channels::build(&settings).err().expect("refused");
+        assert!(crate::config::report(&errors).contains("cannot read"));
     }
 }

@@ -272,6 +272,10 @@ pub struct ImapSettings {
         deserialize_with = "super::duration::one"
     )]
     pub poll_interval: Duration,
+    /// A PEM file of the CA that signed the server's certificate, when it
+    /// is a private one (trusted besides the public roots).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// `[channels.smtp]`.
@@ -294,6 +298,10 @@ pub struct SmtpSettings {
     pub password: Option<SecretRef>,
     /// The sender, e.g. `Layanan Pengaduan <aduan@example.go.id>`.
     pub from: String,
+    /// A PEM file of the CA that signed the server's certificate, when it
+    /// is a private one (trusted besides the public roots).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// How a mail connection is protected.

@@ -128,6 +128,7 @@ impl Dovecot {
             username: self.user.clone(),
             password: self.password.clone(),
             timeout: Duration::from_secs(10),
+            ca_certificates: Vec::new(),
         }
     }
 
@@ -1121,6 +1122,7 @@ async fn plain_text_off_loopback_is_refused() {
             username: "pengaduan".into(),
             password: "rahasia".into(),
             timeout: Duration::from_secs(2),
+            ca_certificates: Vec::new(),
         };
         let e = ImapSession::connect(&cfg).await.expect_err("refused");
         assert!(matches!(e, ImapError::Refused(_)), "{host}: {e:?}");

@@ -670,3 +670,127 @@ async fn a_sender_gets_a_limited_number_of_acknowledgements() {
     assert_eq!(suppressed, 2);
     app.stop().await;
 }
+
+/// Makes a CA and a certificate for `localhost` signed by it, with the
+/// openssl command; returns the CA's PEM and the paths of the server's
+/// certificate and key.
+fn private_ca(dir: &std::path::Path) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName = DNS:localhost\nbasicConstraints = CA:FALSE\n\
+         keyUsage = digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend_from_slice(&ec);
+    ca.extend_from_slice(&[
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Diskominfo Uji CA",
+    ]);
+    openssl(&ca);
+    let mut csr = vec!["req"];
+    csr.extend_from_slice(&ec);
+    csr.extend_from_slice(&[
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    openssl(&csr);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    (
+        std::fs::read(dir.join("ca.pem")).unwrap(),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// A mail server whose certificate a private CA signed: STARTTLS works
+/// once that CA is given (`ca_file`), and is refused without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_trusts_a_private_ca_only_when_given() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca_pem, cert, key) = private_ca(certs.path());
+    let extra = format!(
+        "ssl = yes\nssl_cert = <{}\nssl_key = <{}\n",
+        cert.display(),
+        key.display()
+    );
+    let Some(dovecot) = Dovecot::start_with(&extra).await else {
+        return;
+    };
+    dovecot
+        .append(
+            "INBOX",
+            citizen_mail(
+                "tls-1@warga.example.net",
+                "a@warga.example.net",
+                "TLS",
+                "Uji TLS.",
+            )
+            .as_bytes(),
+        )
+        .await;
+    let mut config = dovecot.config();
+    config.host = "localhost".into();
+    config.security = salur_channel_email::imap::Security::StartTls;
+
+    let refused = salur_channel_email::imap::ImapSession::connect(&config)
+        .await
+        .err()
+        .expect("an unknown CA must not be trusted")
+        .to_string();
+    assert!(refused.contains("UnknownIssuer"), "{refused}");
+
+    config.ca_certificates = salur_channel_email::pem_certificates(&ca_pem).unwrap();
+    let mut session = salur_channel_email::imap::ImapSession::connect(&config)
+        .await
+        .expect("STARTTLS with the private CA");
+    assert_eq!(session.select("INBOX").await.unwrap().exists, 1);
+    session.logout().await;
+
+    assert!(salur_channel_email::pem_certificates(b"not a certificate").is_err());
+}

@@ -266,6 +266,7 @@ impl SmtpSink {
             password: None,
             from: from.into(),
             timeout: Duration::from_secs(10),
+            ca_certificates: Vec::new(),
         }
     }
 }
@@ -578,6 +579,7 @@ async fn a_closed_port_is_transient() {
         password: None,
         from: FROM.into(),
         timeout: Duration::from_secs(5),
+        ca_certificates: Vec::new(),
     };
     let sender = EmailSender::new(cfg, subjects()).unwrap();
     let r = reply(
@@ -612,6 +614,7 @@ async fn a_server_that_never_answers_is_transient_within_the_timeout() {
         password: Some("rahasia-sekali".into()),
         from: FROM.into(),
         timeout: Duration::from_millis(500),
+        ca_certificates: Vec::new(),
     };
     let sender = EmailSender::new(cfg, subjects()).unwrap();
     let r = reply(
@@ -642,6 +645,7 @@ async fn plain_smtp_to_a_remote_host_is_refused() {
         password: Some("rahasia-sekali".into()),
         from: FROM.into(),
         timeout: Duration::from_secs(5),
+        ca_certificates: Vec::new(),
     };
     match EmailSender::new(cfg.clone(), subjects()) {
         Err(ChannelError::InvalidField { field, reason }) => {

@@ -71,6 +71,9 @@ pub struct ImapConfig {
     /// Bound on each network step: connecting, the TLS handshake, logging
     /// in, and each response the server owes a command.
     pub timeout: Duration,
+    /// Certificates (DER) trusted besides the public roots: a private CA
+    /// that signed the server's certificate.
+    pub ca_certificates: Vec<Vec<u8>>,
 }
 
 impl fmt::Debug for ImapConfig {
@@ -82,6 +85,7 @@ impl fmt::Debug for ImapConfig {
             .field("username", &self.username)
             .field("password", &"<redacted>")
             .field("timeout", &self.timeout)
+            .field("ca_certificates", &self.ca_certificates.len())
             .finish()
     }
 }
@@ -345,11 +349,11 @@ impl ImapSession {
                 }
                 // Anything the server sent after its OK is dropped with the
                 // plain client, as RFC 3501 asks.
-                let tls = handshake(plain.into_inner(), name, step).await?;
+                let tls = handshake(plain.into_inner(), name, step, &cfg.ca_certificates).await?;
                 Client::new(Transport::Tls(Box::new(tls)))
             }
             Some(name) => {
-                let tls = handshake(tcp, name, step).await?;
+                let tls = handshake(tcp, name, step, &cfg.ca_certificates).await?;
                 let mut client = Client::new(Transport::Tls(Box::new(tls)));
                 greeting(&mut client, step).await?;
                 client
@@ -823,19 +827,31 @@ where
     }
 }
 
+/// The public roots, and the operator's own CA when configured.
+fn roots(extra: &[Vec<u8>]) -> Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for der in extra {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| ImapError::Refused(format!("the configured CA certificate: {e}")))?;
+    }
+    Ok(roots)
+}
+
 async fn handshake(
     tcp: TcpStream,
     name: ServerName<'static>,
     step: Duration,
+    extra: &[Vec<u8>],
 ) -> Result<TlsStream<TcpStream>> {
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| ImapError::Refused(format!("TLS set-up: {e}")))?
-    .with_root_certificates(rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    })
+    .with_root_certificates(roots(extra)?)
     .with_no_client_auth();
     let shown = format!("{name:?}");
     bounded(
@@ -927,6 +943,7 @@ mod tests {
             username: "pengaduan".into(),
             password: "sangat-rahasia".into(),
             timeout: Duration::from_secs(1),
+            ca_certificates: Vec::new(),
         }
     }
 

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::{AsyncSmtpTransportBuilder, Error as SmtpError};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 use salur_channels_core::{
@@ -69,6 +69,9 @@ pub struct SmtpConfig {
     pub from: String,
     /// The most one send may take, connecting included.
     pub timeout: Duration,
+    /// Certificates (DER) trusted besides the public roots: a private CA
+    /// that signed the server's certificate.
+    pub ca_certificates: Vec<Vec<u8>>,
 }
 
 impl fmt::Debug for SmtpConfig {
@@ -161,8 +164,8 @@ impl EmailSender {
             return Err(invalid("timeout", "must be more than zero"));
         }
         let tls = match cfg.security {
-            SmtpSecurity::Tls => Tls::Wrapper(tls_parameters(host)?),
-            SmtpSecurity::StartTls => Tls::Required(tls_parameters(host)?),
+            SmtpSecurity::Tls => Tls::Wrapper(tls_parameters(host, &cfg.ca_certificates)?),
+            SmtpSecurity::StartTls => Tls::Required(tls_parameters(host, &cfg.ca_certificates)?),
             SmtpSecurity::Plain if is_loopback(host) => Tls::None,
             SmtpSecurity::Plain => {
                 return Err(invalid(
@@ -373,8 +376,14 @@ fn is_loopback(host: &str) -> bool {
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn tls_parameters(host: &str) -> Result<TlsParameters> {
-    TlsParameters::new(host.to_owned()).map_err(|e| invalid("security", e))
+/// TLS checked against the public roots and the operator's own CA.
+fn tls_parameters(host: &str, extra: &[Vec<u8>]) -> Result<TlsParameters> {
+    let mut builder = TlsParameters::builder(host.to_owned());
+    for der in extra {
+        let cert = Certificate::from_der(der.clone()).map_err(|e| invalid("ca_file", e))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build_rustls().map_err(|e| invalid("security", e))
 }
 
 fn invalid(field: &str, reason: impl fmt::Display) -> ChannelError {
@@ -399,6 +408,7 @@ mod tests {
             password: Some("rahasia-sekali".into()),
             from: "Layanan Pengaduan <aduan@Example-Kab.go.id>".into(),
             timeout: Duration::from_secs(5),
+            ca_certificates: Vec::new(),
         }
     }
 
