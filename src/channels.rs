@@ -728,14 +728,18 @@ mod tests {
         std::fs::write(&path, toml).expect("write");
         let env: crate::config::Environment = [("P", "rahasia")].into_iter().collect();
         let settings = Settings::load_with_env(Some(&path), &env).expect("valid settings");
-        let errors = Channels::build(&settings).err().expect("refused");
+        let Err(errors) = Channels::build(&settings) else {
+            panic!("a CA file without a certificate is refused");
+        };
         let text = crate::config::report(&errors);
         assert!(
             text.contains("imap.ca_file") && text.contains("no certificate"),
             "{text}"
         );
         std::fs::remove_file(&not_pem).expect("remove");
-        let errors = Channels::build(&settings).err().expect("refused");
+        let Err(errors) = Channels::build(&settings) else {
+            panic!("a missing CA file is refused");
+        };
         assert!(crate::config::report(&errors).contains("cannot read"));
     }
 }
