@@ -123,6 +123,18 @@ macro_rules! string_value_impls {
     };
 }
 
+/// The next ULID of this process: later than every one before it, so ids
+/// made in one transaction keep their order.
+fn next_ulid() -> Ulid {
+    static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+    let mut slot = GENERATOR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    slot.get_or_insert_with(ulid::Generator::new)
+        .generate()
+        .unwrap_or_else(|_| Ulid::new())
+}
+
 /// Declares a prefixed ULID id type.
 macro_rules! prefixed_id {
     ($(#[$meta:meta])* $name:ident, $prefix:literal) => {
@@ -136,10 +148,12 @@ macro_rules! prefixed_id {
             /// The prefix every id of this type starts with.
             pub const PREFIX: &'static str = $prefix;
 
-            /// A fresh id from the current time and random bits.
+            /// A fresh id from the current time and random bits; ids made
+            /// by one process sort in the order they were made, even
+            /// within one millisecond.
             #[must_use]
             pub fn new() -> Self {
-                Self::from_ulid(Ulid::new())
+                Self::from_ulid(next_ulid())
             }
 
             /// The id for a given ULID.

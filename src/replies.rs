@@ -262,7 +262,10 @@ impl Leased for OutboundRow {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Self>> {
-        c.claim_outbound(now, until, limit).await
+        // Ids grow with time: the order replies were queued in.
+        let mut rows = c.claim_outbound(now, until, limit).await?;
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(rows)
     }
 }
 
@@ -316,12 +319,20 @@ impl Replier {
         self.worker.run("reply", || self.round(), shutdown).await;
     }
 
-    /// Claims and sends one batch. Returns how many replies it handled.
+    /// Claims and sends one batch: replies to one citizen one after another,
+    /// in the order they were queued; different citizens at once. Returns
+    /// how many replies it handled.
     ///
     /// # Errors
     /// Database errors.
     pub async fn round(&self) -> Result<usize> {
-        self.worker.round(|o| self.send(o), Record).await
+        self.worker
+            .round_by(
+                |o: &OutboundRow| (o.channel_name.clone(), o.recipient.clone()),
+                |o| self.send(o),
+                Record,
+            )
+            .await
     }
 
     async fn send(&self, o: OutboundRow) -> (String, Attempt) {

@@ -250,6 +250,69 @@ impl Worker {
         }
     }
 
+    /// As [`Worker::round`], but rows with the same `key` are handled one
+    /// after another, in the order they were claimed (replies to one
+    /// citizen arrive in the order they were queued); different keys still
+    /// go at once.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn round_by<T, K, R, F, Fut, W>(
+        &self,
+        key: impl Fn(&T) -> K,
+        send: F,
+        record: impl FnOnce(Vec<R>) -> W,
+    ) -> Result<usize>
+    where
+        T: Leased,
+        K: Eq + std::hash::Hash,
+        F: Fn(T) -> Fut,
+        Fut: std::future::Future<Output = R>,
+        W: Op<Output = ()>,
+    {
+        let claimed = self.claim::<T>().await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let n = claimed.len();
+        let mut groups: Vec<Vec<T>> = Vec::new();
+        let mut index: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+        for row in claimed {
+            let at = *index.entry(key(&row)).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[at].push(row);
+        }
+        let send = &send;
+        let sends: FuturesUnordered<_> = groups
+            .into_iter()
+            .map(|group| async move {
+                let mut done = Vec::with_capacity(group.len());
+                for row in group {
+                    done.push(send(row).await);
+                }
+                done
+            })
+            .collect();
+        let results: Vec<Vec<R>> = sends.collect().await;
+        self.store
+            .write(record(results.into_iter().flatten().collect()))
+            .await?;
+        Ok(n)
+    }
+
+    /// Claims a batch of due rows with a lease.
+    async fn claim<T: Leased>(&self) -> Result<Vec<T>> {
+        self.store
+            .write(ClaimDue::<T> {
+                lease: self.settings.lease,
+                limit: i64::try_from(self.settings.batch_size).unwrap_or(100),
+                rows: std::marker::PhantomData,
+            })
+            .await
+    }
+
     /// One round of a leased queue: claims due rows, sends them
     /// concurrently, and records every result in one write. Returns how
     /// many it handled.
@@ -267,21 +330,14 @@ impl Worker {
         Fut: std::future::Future<Output = R>,
         W: Op<Output = ()>,
     {
-        let (store, settings) = (&self.store, &self.settings);
-        let claimed = store
-            .write(ClaimDue::<T> {
-                lease: settings.lease,
-                limit: i64::try_from(settings.batch_size).unwrap_or(100),
-                rows: std::marker::PhantomData,
-            })
-            .await?;
+        let claimed = self.claim::<T>().await?;
         if claimed.is_empty() {
             return Ok(0);
         }
         let n = claimed.len();
         let sends: FuturesUnordered<_> = claimed.into_iter().map(send).collect();
         let results = sends.collect().await;
-        store.write(record(results)).await?;
+        self.store.write(record(results)).await?;
         Ok(n)
     }
 }

@@ -771,3 +771,32 @@ async fn every_sent_complaint_gets_its_code() {
     }
     app.stop().await;
 }
+
+/// Answers to one citizen arrive in the order of what they answer, even
+/// when several are sent in one round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_to_one_citizen_keep_their_order() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let fake = FakeBot::start(tg::TOKEN).await;
+    let app = start(&db, &fake, PATIENT, "").await;
+    let commands = ["/start", "/bahasa en", "/bahasa id", "/status", "/batal"];
+    for (i, command) in commands.iter().enumerate() {
+        fake.push(tg::command(
+            fake.next_update_id(),
+            CITIZEN,
+            90 + i as i64,
+            command,
+        ));
+    }
+    let sent = fake.wait_sent(commands.len(), WAIT).await;
+    let starts: Vec<&str> = sent
+        .iter()
+        .map(|s| s.text.split_whitespace().next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        starts,
+        ["Halo!", "Language:", "Bahasa:", "Tulis", "Tidak"],
+        "{sent:?}"
+    );
+    app.stop().await;
+}
