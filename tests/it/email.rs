@@ -793,3 +793,49 @@ async fn starttls_trusts_a_private_ca_only_when_given() {
 
     assert!(salur_channel_email::pem_certificates(b"not a certificate").is_err());
 }
+
+/// SMTP through STARTTLS to a server whose certificate a private CA
+/// signed: the acknowledgement goes out with `ca_file`'s certificate, and
+/// without it the send fails for now (to be retried), never in clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_starttls_trusts_a_private_ca_only_when_given() {
+    use salur_channel_email::smtp::{EmailSender, SmtpSecurity, Subjects};
+    use salur_channels_core::{ChannelError, OutboundReply, ReplyKind, ReplySender};
+
+    let certs = tempfile::tempdir().unwrap();
+    let (ca_pem, cert, key) = private_ca(certs.path());
+    let Some(sink) = SmtpSink::start_tls(&cert, &key).await else {
+        return;
+    };
+    let subjects = || Subjects {
+        acknowledgement: "Aduan Anda sudah kami terima".into(),
+        status_notice: "Perkembangan aduan Anda".into(),
+        other: "Layanan pengaduan".into(),
+    };
+    let reply = OutboundReply {
+        channel_name: "mail-aduan".into(),
+        to: "email:warga@warga.example.net".into(),
+        text: "Aduan Anda sudah kami terima dengan kode SLR-7K3Q-9XPA.".into(),
+        in_reply_to: None,
+        tracking_code: Some("SLR-7K3Q-9XPA".into()),
+        kind: ReplyKind::Acknowledgement,
+        last_inbound_at: None,
+        window_closed: false,
+        presentation: Default::default(),
+    };
+    let mut config = sink.config(&format!("Layanan Pengaduan <{OURS}>"));
+    config.host = "localhost".into();
+    config.security = SmtpSecurity::StartTls;
+
+    let without = EmailSender::new(config.clone(), subjects()).unwrap();
+    let refused = without.send(&reply).await.expect_err("an unknown CA");
+    assert!(matches!(refused, ChannelError::Transient(_)), "{refused}");
+    assert!(sink.messages().is_empty());
+
+    config.ca_certificates = salur_channel_email::pem_certificates(&ca_pem).unwrap();
+    let with = EmailSender::new(config, subjects()).unwrap();
+    with.send(&reply).await.expect("sent over STARTTLS");
+    let got = sink.wait(1, WAIT).await.remove(0);
+    assert_eq!(got.rcpt_to, vec!["warga@warga.example.net".to_owned()]);
+    assert!(got.header("Subject").unwrap().contains("[SLR-7K3Q-9XPA]"));
+}

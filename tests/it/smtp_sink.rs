@@ -44,6 +44,12 @@ import asyncio, os, sys, threading
 from aiosmtpd.smtp import SMTP
 
 MAIL_DIR, PORT_FILE = sys.argv[1], sys.argv[2]
+# With a certificate and its key, the sink demands STARTTLS.
+TLS = None
+if len(sys.argv) > 4:
+    import ssl
+    TLS = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    TLS.load_cert_chain(sys.argv[3], sys.argv[4])
 
 
 class Handler:
@@ -84,7 +90,14 @@ async def main():
     loop = asyncio.get_running_loop()
     handler = Handler()
     server = await loop.create_server(
-        lambda: SMTP(handler, hostname="sink.salur.test", enable_SMTPUTF8=True, loop=loop),
+        lambda: SMTP(
+            handler,
+            hostname="sink.salur.test",
+            enable_SMTPUTF8=True,
+            loop=loop,
+            tls_context=TLS,
+            require_starttls=TLS is not None,
+        ),
         "127.0.0.1",
         0,
     )
@@ -152,6 +165,16 @@ impl SmtpSink {
     /// has no aiosmtpd; panics instead when services are required, and
     /// whenever the sink does not start.
     pub async fn start() -> Option<Self> {
+        Self::start_with(None).await
+    }
+
+    /// As [`SmtpSink::start`], demanding STARTTLS with the certificate and
+    /// key at the given paths.
+    pub async fn start_tls(cert: &Path, key: &Path) -> Option<Self> {
+        Self::start_with(Some((cert, key))).await
+    }
+
+    async fn start_with(tls: Option<(&Path, &Path)>) -> Option<Self> {
         if let Err(why) = aiosmtpd_available().await {
             if services_required() {
                 panic!("the SMTP sink is required (SALUR_TEST_REQUIRE_SERVICES=1): {why}");
@@ -166,10 +189,12 @@ impl SmtpSink {
         std::fs::write(&script, SINK_PY).unwrap();
         std::fs::create_dir(&mail).unwrap();
         let log = File::create(dir.path().join("stderr.log")).unwrap();
-        let child = Command::new(PYTHON)
-            .arg(&script)
-            .arg(&mail)
-            .arg(&port_file)
+        let mut command = Command::new(PYTHON);
+        command.arg(&script).arg(&mail).arg(&port_file);
+        if let Some((cert, key)) = tls {
+            command.arg(cert).arg(key);
+        }
+        let child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(log)
