@@ -58,6 +58,32 @@ pub struct ChannelEntry {
     pub mail: Option<Arc<MailSetup>>,
 }
 
+impl ChannelEntry {
+    /// An instance with its webhook, joining and sender; no provider
+    /// extras (Meta webhook, media source, bot, mailboxes), not guided.
+    fn new(
+        name: &str,
+        kind: ChannelKind,
+        push: Option<Arc<dyn PushChannel>>,
+        assemble: bool,
+        sender: Option<Arc<dyn ReplySender>>,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind,
+            push,
+            assemble,
+            sender,
+            meta: None,
+            account: None,
+            media: None,
+            telegram: None,
+            guided: false,
+            mail: None,
+        }
+    }
+}
+
 /// An email channel, as its IMAP pollers and `salur import` use it.
 pub struct MailSetup {
     /// Reads raw mail.
@@ -128,19 +154,13 @@ impl Channels {
                     };
                     by_name.insert(
                         sms.name.clone(),
-                        Arc::new(ChannelEntry {
-                            name: sms.name.clone(),
-                            kind: ChannelKind::Sms,
+                        Arc::new(ChannelEntry::new(
+                            &sms.name,
+                            ChannelKind::Sms,
                             push,
-                            assemble: sms.assemble,
+                            sms.assemble,
                             sender,
-                            meta: None,
-                            account: None,
-                            media: None,
-                            telegram: None,
-                            guided: false,
-                            mail: None,
-                        }),
+                        )),
                     );
                 }
                 ChannelConfig::Email(mail) => {
@@ -309,17 +329,10 @@ fn meta_entry(
         _ => None,
     };
     Ok(ChannelEntry {
-        name: meta.name.clone(),
-        kind,
-        push: None,
-        assemble: meta.assemble,
-        sender,
         meta: Some(Arc::new(webhook)),
         account: meta.phone_number_id.clone(),
         media: api.map(|a| Arc::new(a) as Arc<dyn MediaSource>),
-        telegram: None,
-        guided: false,
-        mail: None,
+        ..ChannelEntry::new(&meta.name, kind, None, meta.assemble, sender)
     })
 }
 
@@ -433,16 +446,6 @@ fn email_entry(
         ca_certificates: imap_ca.clone(),
     });
     Ok(ChannelEntry {
-        name: mail.name.clone(),
-        kind: ChannelKind::Email,
-        push,
-        assemble: false,
-        sender,
-        meta: None,
-        account: None,
-        media: None,
-        telegram: None,
-        guided: false,
         mail: Some(Arc::new(MailSetup {
             reader: reader(),
             imap,
@@ -457,6 +460,7 @@ fn email_entry(
                 .as_ref()
                 .map_or(std::time::Duration::from_secs(60), |i| i.poll_interval),
         })),
+        ..ChannelEntry::new(&mail.name, ChannelKind::Email, push, false, sender)
     })
 }
 
@@ -485,15 +489,7 @@ fn telegram_entry(
         .replies
         .then(|| Arc::new(TelegramSender::new(api.clone())) as Arc<dyn ReplySender>);
     Ok(ChannelEntry {
-        name: bot.name.clone(),
-        kind: ChannelKind::Telegram,
-        push,
-        assemble: bot.assemble,
-        sender,
-        meta: None,
-        account: None,
         media: Some(Arc::new(TelegramMedia::new(api.clone()))),
-        mail: None,
         telegram: Some(Arc::new(TelegramBot {
             api,
             parser,
@@ -502,6 +498,7 @@ fn telegram_entry(
             webhook_secret,
         })),
         guided: bot.guided,
+        ..ChannelEntry::new(&bot.name, ChannelKind::Telegram, push, bot.assemble, sender)
     })
 }
 

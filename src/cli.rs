@@ -205,34 +205,23 @@ async fn run_with(cli: Cli, settings: Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Reprocess {
+            id,
             dry_run,
-            quarantined: true,
-            ..
+            quarantined,
         } => {
             let app = crate::app::App::build(settings).await?;
             app.store.migrate().await?;
-            let summary = crate::reprocess::quarantined(&app, dry_run).await;
+            let (summary, checked, changed) = if quarantined {
+                let s = crate::reprocess::quarantined(&app, dry_run).await;
+                (s, "quarantined message(s) read again", "taken into intake")
+            } else {
+                let s = crate::reprocess::run(&app, id, dry_run).await;
+                (s, "complaint(s) checked", "changed")
+            };
             app.store.close().await;
             let summary = summary?;
             println!(
-                "{} quarantined message(s) read again, {} taken into intake{}",
-                summary.checked,
-                summary.changed,
-                if dry_run {
-                    " (dry run: nothing written)"
-                } else {
-                    ""
-                }
-            );
-            Ok(0)
-        }
-        Command::Reprocess { id, dry_run, .. } => {
-            let app = crate::app::App::build(settings).await?;
-            app.store.migrate().await?;
-            let summary = crate::reprocess::run(&app, id, dry_run).await?;
-            app.store.close().await;
-            println!(
-                "{} complaint(s) checked, {} changed{}",
+                "{} {checked}, {} {changed}{}",
                 summary.checked,
                 summary.changed,
                 if dry_run {

@@ -21,6 +21,8 @@ use salur_channels_core::{BoxFuture, InboundMessage};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use crate::lease::{Lease, backoff};
+
 use crate::app::App;
 use crate::channels::MailSetup;
 use crate::store::{InboundRow, Op, Result, Store, Tx};
@@ -70,26 +72,6 @@ impl Op for SaveCheckpoint {
     }
 }
 
-struct Lease {
-    name: String,
-    holder: String,
-    give_up: bool,
-}
-
-impl Op for Lease {
-    type Output = bool;
-
-    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<bool> {
-        if self.give_up {
-            c.drop_lease(&self.name, &self.holder).await?;
-            return Ok(false);
-        }
-        let now = Utc::now();
-        let ttl = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(90));
-        c.take_lease(&self.name, &self.holder, now + ttl, now).await
-    }
-}
-
 /// Why a mailbox round stopped.
 enum Stop {
     /// Shutting down.
@@ -112,17 +94,13 @@ pub async fn run_mailbox(
     let Some(config) = setup.imap.clone() else {
         return;
     };
-    let lease = Lease {
-        name: format!("email:{channel}:{mailbox}"),
-        holder: format!("{}:{}", std::process::id(), ulid::Ulid::new()),
-        give_up: false,
-    };
+    let lease = Lease::new(format!("email:{channel}:{mailbox}"), LEASE);
     let mut failures: u32 = 0;
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let wait = match app.store.write(lease.renew()).await {
+        let wait = match lease.take(&app.store).await {
             Ok(true) => {
                 let stop = match ImapSession::connect(&config).await {
                     Ok(session) => {
@@ -144,7 +122,7 @@ pub async fn run_mailbox(
                         app.metrics.failure("mailbox");
                         failures = failures.saturating_add(1);
                         tracing::warn!(%channel, %mailbox, %error, failures, "mailbox poll failed; reconnecting");
-                        backoff(failures)
+                        backoff(failures, MAX_BACKOFF)
                     }
                 }
             }
@@ -152,7 +130,7 @@ pub async fn run_mailbox(
             Err(e) => {
                 failures = failures.saturating_add(1);
                 tracing::warn!(%channel, %mailbox, error = %e, "mailbox lease not renewed");
-                backoff(failures)
+                backoff(failures, MAX_BACKOFF)
             }
         };
         tokio::select! {
@@ -160,23 +138,7 @@ pub async fn run_mailbox(
             _ = shutdown.changed() => {}
         }
     }
-    let _ = app
-        .store
-        .write(Lease {
-            give_up: true,
-            ..lease.renew()
-        })
-        .await;
-}
-
-impl Lease {
-    fn renew(&self) -> Self {
-        Self {
-            name: self.name.clone(),
-            holder: self.holder.clone(),
-            give_up: false,
-        }
-    }
+    lease.give_up(&app.store).await;
 }
 
 struct Poll<'a> {
@@ -269,7 +231,7 @@ impl Poll<'_> {
                 }
             }
             *failures = 0;
-            match self.app.store.write(self.lease.renew()).await {
+            match self.lease.take(&self.app.store).await {
                 Ok(true) => {}
                 Ok(false) => return Stop::LostLease,
                 Err(e) => return Stop::Failed(format!("renewing the lease: {e}")),
@@ -287,10 +249,6 @@ impl Poll<'_> {
             }
         }
     }
-}
-
-fn backoff(failures: u32) -> Duration {
-    Duration::from_secs(1u64 << failures.min(9)).min(MAX_BACKOFF)
 }
 
 struct StoredMessage {
@@ -664,11 +622,5 @@ mod tests {
         let mut archive = Archive::open(maildir.path()).expect("open");
         let count = std::iter::from_fn(|| archive.next_mail()).count();
         assert_eq!(count, 2, "tmp/ holds mail still being written");
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff(1), Duration::from_secs(2));
-        assert_eq!(backoff(20), MAX_BACKOFF);
     }
 }

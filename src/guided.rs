@@ -136,8 +136,8 @@ const PRIVACY: [(&str, bool, bool); 4] = [
     ("privacy:both", true, true),
 ];
 
-/// One citizen's conversation, loaded for one message.
-struct Talk<'a> {
+/// One citizen's conversation, loaded once for each message of theirs.
+pub struct Talk<'a> {
     row: DialogueRow,
     settings: &'a IntakeSettings,
     now: DateTime<Utc>,
@@ -146,7 +146,10 @@ struct Talk<'a> {
 impl<'a> Talk<'a> {
     /// The conversation of the message's sender, in their language: the
     /// one they chose, else their app's.
-    async fn load<C: Tx>(
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn load<C: Tx>(
         c: &mut C,
         p: &Prepared,
         settings: &'a IntakeSettings,
@@ -231,23 +234,17 @@ fn language_of(code: &str) -> &'static str {
 ///
 /// # Errors
 /// Database errors.
-pub async fn keyboard_answer<C: Tx>(
-    c: &mut C,
-    p: &Prepared,
-    s: &IntakeSettings,
-    now: DateTime<Utc>,
-) -> Result<bool> {
+pub async fn keyboard_answer<C: Tx>(c: &mut C, talk: &mut Talk<'_>, p: &Prepared) -> Result<bool> {
     let m = &p.message;
     if m.location.is_some() || !m.attachments.is_empty() || p.text.is_empty() {
         return Ok(false);
     }
-    let mut talk = Talk::load(c, p, s, now).await?;
     let step = talk.step();
     if !matches!(step, Step::Location | Step::Photos) {
         return Ok(false);
     }
     let typed = p.text.trim().to_lowercase();
-    let is_key = s.replies.languages.values().any(|t| {
+    let is_key = talk.settings.replies.languages.values().any(|t| {
         [&t.guided.skip_button, &t.guided.next_button]
             .iter()
             .any(|k| k.to_lowercase() == typed)
@@ -258,9 +255,10 @@ pub async fn keyboard_answer<C: Tx>(
     let Some(draft) = talk.draft(c).await? else {
         return Ok(false);
     };
-    advance_from(c, &mut talk, step, &draft).await?;
+    advance_from(c, talk, step, &draft).await?;
     talk.save(c).await?;
-    c.set_inbound_processed(p.message_id.as_str(), now).await?;
+    c.set_inbound_processed(p.message_id.as_str(), talk.now)
+        .await?;
     Ok(true)
 }
 
@@ -341,21 +339,19 @@ fn with(buttons: Buttons) -> Presentation {
 /// Database errors.
 pub async fn after_content<C: Tx>(
     c: &mut C,
+    talk: &mut Talk<'_>,
     p: &Prepared,
-    s: &IntakeSettings,
     outcome: &Outcome,
-    now: DateTime<Utc>,
 ) -> Result<()> {
     let Some(complaint_id) = outcome.complaint_id.as_deref() else {
         return Ok(());
     };
-    let mut talk = Talk::load(c, p, s, now).await?;
     let current = talk.row.complaint_id.as_deref() == Some(complaint_id);
     if outcome.created {
         let id = Some(complaint_id.to_owned());
         if p.message.location.is_some() {
             talk.go(Step::Photos, id);
-            ask_photos(c, &talk, complaint_id).await?;
+            ask_photos(c, talk, complaint_id).await?;
         } else {
             talk.go(Step::Location, id);
             let g = &talk.texts().guided;
@@ -370,7 +366,7 @@ pub async fn after_content<C: Tx>(
         }
     } else if current && talk.step() == Step::Location && p.message.location.is_some() {
         talk.go(Step::Photos, Some(complaint_id.to_owned()));
-        ask_photos(c, &talk, complaint_id).await?;
+        ask_photos(c, talk, complaint_id).await?;
     }
     talk.save(c).await
 }

@@ -466,8 +466,15 @@ impl Op for ProcessPending {
                 }
                 continue;
             }
-            let guided = self.settings.replies.guided.contains(&row.channel_name);
-            if guided && crate::guided::keyboard_answer(c, &prepared, &self.settings, now).await? {
+            // A guided channel's conversation, read once for this message.
+            let mut talk = if self.settings.replies.guided.contains(&row.channel_name) {
+                Some(crate::guided::Talk::load(c, &prepared, &self.settings, now).await?)
+            } else {
+                None
+            };
+            if let Some(talk) = talk.as_mut()
+                && crate::guided::keyboard_answer(c, talk, &prepared).await?
+            {
                 continue;
             }
             let done = if prepared.message.part.is_some() {
@@ -487,9 +494,8 @@ impl Op for ProcessPending {
                     if prepared.message.no_reply.is_none() {
                         acknowledge(c, &self.settings, channel, handle, &outcome, now).await?;
                     }
-                    if guided {
-                        crate::guided::after_content(c, &prepared, &self.settings, &outcome, now)
-                            .await?;
+                    if let Some(talk) = talk.as_mut() {
+                        crate::guided::after_content(c, talk, &prepared, &outcome).await?;
                     }
                 }
                 Ok(None) => {}
@@ -854,23 +860,34 @@ async fn edit<C: Tx>(
             .iter()
             .filter_map(|r| serde_json::from_str::<InboundMessage>(&r.message.0).ok()),
     );
-    let parts: Vec<&str> = texts.iter().map(String::as_str).collect();
-    target.body = normalize::join_fragments(&parts);
-    target.title = normalize::derive_title(&target.body);
-    target.content_key = normalize::content_key(&target.body);
+    set_body(&mut target, &texts);
     target.message_ids.0.push(message_id.clone());
-    c.update_complaint_content(&target, now).await?;
-    if target.sealed_at.is_some() {
-        outbox::emit(
-            c,
-            &target.id,
-            crate::record::EventType::Updated,
-            now,
-            &s.sinks,
-        )
-        .await?;
-    }
+    save_content(c, &target, &s.sinks, now).await?;
     Ok(Some(joined(message_id, &target, false)))
+}
+
+/// Sets a complaint's text from its messages' texts, in order, with the
+/// title and duplicate key that follow from it.
+pub(crate) fn set_body(row: &mut ComplaintRow, texts: &[String]) {
+    let parts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    row.body = normalize::join_fragments(&parts);
+    row.title = normalize::derive_title(&row.body);
+    row.content_key = normalize::content_key(&row.body);
+}
+
+/// Stores a complaint's changed content; a sealed one is announced as
+/// `complaint.updated`.
+pub(crate) async fn save_content<C: Tx>(
+    c: &mut C,
+    row: &ComplaintRow,
+    sinks: &[String],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    c.update_complaint_content(row, now).await?;
+    if row.sealed_at.is_some() {
+        outbox::emit(c, &row.id, crate::record::EventType::Updated, now, sinks).await?;
+    }
+    Ok(())
 }
 
 /// The cleaned texts of a complaint's messages, in order, each edited one

@@ -32,6 +32,7 @@ pub mod domain;
 pub mod email;
 pub mod guided;
 pub mod intake;
+pub mod lease;
 pub mod media;
 pub mod metrics;
 pub mod normalize;

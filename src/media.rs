@@ -140,13 +140,8 @@ impl MediaFetcher {
                 stored
             }
             Err((retryable, error)) => {
-                let next = if retryable {
-                    self.worker.retry_at(attempts)
-                } else {
-                    None
-                };
+                let next = self.worker.next_try(&label, attempts, retryable, None);
                 let outcome = if next.is_some() { "retry" } else { "dead" };
-                self.worker.metrics.delivery(&label, outcome);
                 tracing::warn!(attachment = %a.id, channel = %a.channel_name, attempts, %error, "media download failed ({outcome})");
                 Fetched::Failed {
                     attempts,

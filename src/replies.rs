@@ -142,7 +142,13 @@ pub async fn acknowledge<C: Tx>(
         .texts_for(c, to)
         .await?
         .acknowledgement(tracking_code);
-    queue(c, policy, to, "acknowledgement", body, tracking_code, now).await
+    let reply = Queued {
+        kind: "acknowledgement",
+        body,
+        tracking_code: Some(tracking_code),
+        presentation: &salur_channels_core::Presentation::default(),
+    };
+    queue(c, policy, to, reply, now).await
 }
 
 /// Queues a step of a guided conversation (a question, a summary, the
@@ -159,28 +165,13 @@ pub async fn prompt<C: Tx>(
     presentation: &salur_channels_core::Presentation,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    if !policy.channels.contains(to.channel_name) {
-        return Ok(());
-    }
-    let presentation = if presentation.is_plain() {
-        None
-    } else {
-        Some(serde_json::to_string(presentation).map_err(|e| StoreError::Op(e.to_string()))?)
-    };
-    c.insert_outbound(&NewOutbound {
-        id: MessageId::new().to_string(),
-        complaint_id: (!to.complaint_id.is_empty()).then(|| to.complaint_id.to_owned()),
-        channel_name: to.channel_name.to_owned(),
-        recipient: to.handle.to_owned(),
-        kind: "prompt".to_owned(),
+    let reply = Queued {
+        kind: "prompt",
         body,
         tracking_code: None,
-        state: "pending".into(),
         presentation,
-        now,
-    })
-    .await?;
-    Ok(())
+    };
+    queue(c, policy, to, reply, now).await
 }
 
 /// Queues the notice that a complaint's status changed, when its channel
@@ -200,7 +191,13 @@ pub async fn status_notice<C: Tx>(
         .texts_for(c, to)
         .await?
         .status_notice(tracking_code, status);
-    queue(c, policy, to, "status_notice", body, tracking_code, now).await
+    let reply = Queued {
+        kind: "status_notice",
+        body,
+        tracking_code: Some(tracking_code),
+        presentation: &salur_channels_core::Presentation::default(),
+    };
+    queue(c, policy, to, reply, now).await
 }
 
 /// Where a reply goes.
@@ -215,40 +212,54 @@ pub struct Recipient<'a> {
     pub complaint_id: &'a str,
 }
 
+/// A reply to queue.
+struct Queued<'a> {
+    /// `acknowledgement`, `status_notice` or `prompt`.
+    kind: &'static str,
+    body: String,
+    tracking_code: Option<&'a str>,
+    presentation: &'a salur_channels_core::Presentation,
+}
+
 async fn queue<C: Tx>(
     c: &mut C,
     policy: &ReplyPolicy,
     to: Recipient<'_>,
-    kind: &str,
-    body: String,
-    tracking_code: &str,
+    reply: Queued<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     if !policy.channels.contains(to.channel_name) {
         return Ok(());
     }
-    // On a guided channel every reply answers something the citizen did
-    // in their own account (pressing Send): nothing to hold back.
-    let limited = !policy.guided.contains(to.channel_name)
+    // A conversation step answers what the citizen just did, and on a
+    // guided channel every reply answers something the citizen did in
+    // their own account (pressing Send): nothing to hold back.
+    let limited = reply.kind != "prompt"
+        && !policy.guided.contains(to.channel_name)
         && c.recent_replies(to.channel_name, to.handle, now - policy.window)
             .await?
             >= policy.per_number;
     let state = if limited {
-        tracing::info!(channel = %to.channel_name, kind, "reply held back by the per-number limit");
+        tracing::info!(channel = %to.channel_name, kind = reply.kind, "reply held back by the per-number limit");
         "suppressed"
     } else {
         "pending"
     };
+    let presentation = if reply.presentation.is_plain() {
+        None
+    } else {
+        Some(serde_json::to_string(reply.presentation).map_err(|e| StoreError::Op(e.to_string()))?)
+    };
     c.insert_outbound(&NewOutbound {
         id: MessageId::new().to_string(),
-        complaint_id: Some(to.complaint_id.to_owned()),
+        complaint_id: (!to.complaint_id.is_empty()).then(|| to.complaint_id.to_owned()),
         channel_name: to.channel_name.to_owned(),
         recipient: to.handle.to_owned(),
-        kind: kind.to_owned(),
-        body,
-        tracking_code: Some(tracking_code.to_owned()),
+        kind: reply.kind.to_owned(),
+        body: reply.body,
+        tracking_code: reply.tracking_code.map(str::to_owned),
         state: state.into(),
-        presentation: None,
+        presentation,
         now,
     })
     .await?;
@@ -368,17 +379,17 @@ impl Replier {
                 Attempt::Sent(receipt.provider_message_id)
             }
             Err(e) => {
-                let next = match &e {
-                    ChannelError::Permanent(_) => None,
-                    // Not before the provider allows, nor sooner than the
-                    // schedule says; the schedule's end still ends it.
-                    ChannelError::RetryAfter(wait) => self.worker.retry_at(attempts).map(|at| {
-                        at.max(Utc::now() + chrono::Duration::from_std(*wait).unwrap_or_default())
-                    }),
-                    _ => self.worker.retry_at(attempts),
+                // Not before the provider allows, nor sooner than the
+                // schedule says; the schedule's end still ends it.
+                let not_before = match &e {
+                    ChannelError::RetryAfter(wait) => Some(*wait),
+                    _ => None,
                 };
+                let retryable = !matches!(e, ChannelError::Permanent(_));
+                let next = self
+                    .worker
+                    .next_try(&label, attempts, retryable, not_before);
                 let outcome = if next.is_some() { "retry" } else { "dead" };
-                self.worker.metrics.delivery(&label, outcome);
                 tracing::warn!(channel = %o.channel_name, reply = %o.id, attempts, error = %e, "sending a reply failed ({outcome})");
                 Attempt::Failed {
                     attempts,

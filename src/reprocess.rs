@@ -10,9 +10,6 @@
 use salur_channels_core::{InboundMessage, PushRequest, Verified};
 
 use crate::app::App;
-use crate::normalize;
-use crate::queue::outbox;
-use crate::record::EventType;
 use crate::store::{InboundRow, Op, Result, Tx};
 
 /// Batch size when walking all complaints.
@@ -61,21 +58,13 @@ impl Op for Rebuild {
         let Some(mut row) = c.complaint(&self.id).await? else {
             return Ok(false);
         };
-        let parts: Vec<&str> = self.texts.iter().map(String::as_str).collect();
-        let body = normalize::join_fragments(&parts);
-        if body == row.body {
+        let before = row.body.clone();
+        crate::intake::set_body(&mut row, &self.texts);
+        if row.body == before {
             return Ok(false);
         }
-        if self.dry_run {
-            return Ok(true);
-        }
-        let now = chrono::Utc::now();
-        row.title = normalize::derive_title(&body);
-        row.content_key = normalize::content_key(&body);
-        row.body = body;
-        c.update_complaint_content(&row, now).await?;
-        if row.sealed_at.is_some() {
-            outbox::emit(c, &row.id, EventType::Updated, now, &self.sinks).await?;
+        if !self.dry_run {
+            crate::intake::save_content(c, &row, &self.sinks, chrono::Utc::now()).await?;
         }
         Ok(true)
     }

@@ -17,9 +17,10 @@ use salur_channel_telegram::api::ApiError;
 use salur_channel_telegram::update::Parsed;
 use tokio::sync::watch;
 
+use crate::lease::{Lease, backoff};
+
 use crate::app::App;
 use crate::channels::TelegramBot;
-use crate::store::{Op, Result, Tx};
 
 /// Most updates asked for in one call.
 const BATCH: u8 = 100;
@@ -33,35 +34,6 @@ fn lease_for(poll_timeout: Duration) -> Duration {
     poll_timeout + Duration::from_secs(10)
 }
 
-struct TakeLease {
-    name: String,
-    holder: String,
-    ttl: Duration,
-}
-
-impl Op for TakeLease {
-    type Output = bool;
-
-    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<bool> {
-        let now = Utc::now();
-        let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::seconds(60));
-        c.take_lease(&self.name, &self.holder, now + ttl, now).await
-    }
-}
-
-struct DropLease {
-    name: String,
-    holder: String,
-}
-
-impl Op for DropLease {
-    type Output = ();
-
-    async fn run<C: Tx>(&mut self, c: &mut C) -> Result<()> {
-        c.drop_lease(&self.name, &self.holder).await
-    }
-}
-
 /// Polls the bot `name` until `shutdown` fires, whenever this instance
 /// holds its lease.
 pub async fn run_poller(
@@ -70,9 +42,7 @@ pub async fn run_poller(
     bot: Arc<TelegramBot>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let lease = format!("telegram:{name}");
-    let holder = format!("{}:{}", std::process::id(), ulid::Ulid::new());
-    let ttl = lease_for(bot.poll_timeout);
+    let lease = Lease::new(format!("telegram:{name}"), lease_for(bot.poll_timeout));
     let timeout = u32::try_from(bot.poll_timeout.as_secs()).unwrap_or(25);
     let mut offset: Option<i64> = None;
     let mut failures: u32 = 0;
@@ -81,15 +51,7 @@ pub async fn run_poller(
         if *shutdown.borrow() {
             break;
         }
-        let wait = match app
-            .store
-            .write(TakeLease {
-                name: lease.clone(),
-                holder: holder.clone(),
-                ttl,
-            })
-            .await
-        {
+        let wait = match lease.take(&app.store).await {
             Ok(true) => {
                 if !holding {
                     tracing::info!(channel = %name, "polling Telegram");
@@ -115,12 +77,12 @@ pub async fn run_poller(
                     tracing::warn!(channel = %name, "another instance took the Telegram lease");
                     holding = false;
                 }
-                Some(ttl / 3)
+                Some(lease.ttl() / 3)
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
                 tracing::warn!(channel = %name, error = %e, "Telegram lease not renewed");
-                Some(backoff(failures))
+                Some(backoff(failures, MAX_BACKOFF))
             }
         };
         if let Some(wait) = wait {
@@ -131,13 +93,7 @@ pub async fn run_poller(
         }
     }
     if holding {
-        let _ = app
-            .store
-            .write(DropLease {
-                name: lease,
-                holder,
-            })
-            .await;
+        lease.give_up(&app.store).await;
     }
 }
 
@@ -195,11 +151,6 @@ async fn round(
     Ok(next)
 }
 
-fn backoff(failures: u32) -> Duration {
-    let secs = 1u64 << failures.min(6);
-    Duration::from_secs(secs).min(MAX_BACKOFF)
-}
-
 /// `salur telegram-webhook NAME`: points the bot at
 /// `<server.public_url>/webhooks/telegram/NAME` with its secret, or, with
 /// `delete`, removes the webhook so the bot can be polled again.
@@ -241,9 +192,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lease_outlasts_a_long_poll_and_backoff_is_capped() {
+    fn a_lease_outlasts_a_long_poll() {
         assert!(lease_for(Duration::from_secs(25)) > Duration::from_secs(25));
-        assert_eq!(backoff(1), Duration::from_secs(2));
-        assert_eq!(backoff(30), MAX_BACKOFF);
     }
 }

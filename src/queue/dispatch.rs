@@ -259,7 +259,7 @@ impl Worker {
     /// Database errors.
     pub async fn round_by<T, K, R, F, Fut, W>(
         &self,
-        key: impl Fn(&T) -> K,
+        mut key: impl FnMut(&T) -> K,
         send: F,
         record: impl FnOnce(Vec<R>) -> W,
     ) -> Result<usize>
@@ -330,15 +330,39 @@ impl Worker {
         Fut: std::future::Future<Output = R>,
         W: Op<Output = ()>,
     {
-        let claimed = self.claim::<T>().await?;
-        if claimed.is_empty() {
-            return Ok(0);
-        }
-        let n = claimed.len();
-        let sends: FuturesUnordered<_> = claimed.into_iter().map(send).collect();
-        let results = sends.collect().await;
-        self.store.write(record(results)).await?;
-        Ok(n)
+        // Every row its own group: all at once.
+        let mut n = 0usize;
+        let each = move |_: &T| {
+            n += 1;
+            n
+        };
+        self.round_by(each, send, record).await
+    }
+
+    /// When a row that failed its `attempts`-th try is tried again: never
+    /// when `retryable` is false or the schedule is used up, and not
+    /// before `not_before` from now. Counts the delivery under `label` as
+    /// `retry` or `dead`.
+    pub fn next_try(
+        &self,
+        label: &str,
+        attempts: i32,
+        retryable: bool,
+        not_before: Option<Duration>,
+    ) -> Option<chrono::DateTime<Utc>> {
+        let next =
+            retryable
+                .then(|| self.retry_at(attempts))
+                .flatten()
+                .map(|at| match not_before {
+                    Some(wait) => {
+                        at.max(Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default())
+                    }
+                    None => at,
+                });
+        self.metrics
+            .delivery(label, if next.is_some() { "retry" } else { "dead" });
+        next
     }
 }
 
