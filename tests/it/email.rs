@@ -748,14 +748,17 @@ fn private_ca(dir: &std::path::Path) -> (Vec<u8>, std::path::PathBuf, std::path:
     )
 }
 
-/// A mail server whose certificate a private CA signed: STARTTLS works
-/// once that CA is given (`ca_file`), and is refused without it.
+/// A mail server whose certificate a private CA signed: STARTTLS and
+/// IMAPS work once that CA is given (`ca_file`); STARTTLS is refused
+/// without it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starttls_trusts_a_private_ca_only_when_given() {
     let certs = tempfile::tempdir().unwrap();
     let (ca_pem, cert, key) = private_ca(certs.path());
+    let imaps = crate::support::free_port();
     let extra = format!(
-        "ssl = yes\nssl_cert = <{}\nssl_key = <{}\n",
+        "ssl = yes\nssl_cert = <{}\nssl_key = <{}\n\
+         service imap-login {{\n  inet_listener imaps {{\n    port = {imaps}\n  }}\n}}\n",
         cert.display(),
         key.display()
     );
@@ -791,12 +794,22 @@ async fn starttls_trusts_a_private_ca_only_when_given() {
     assert_eq!(session.select("INBOX").await.unwrap().exists, 1);
     session.logout().await;
 
+    // TLS from the first byte (IMAPS) the same way.
+    config.port = imaps;
+    config.security = salur_channel_email::imap::Security::Tls;
+    let mut session = salur_channel_email::imap::ImapSession::connect(&config)
+        .await
+        .expect("IMAPS with the private CA");
+    assert_eq!(session.select("INBOX").await.unwrap().exists, 1);
+    session.logout().await;
+
     assert!(salur_channel_email::pem_certificates(b"not a certificate").is_err());
 }
 
 /// SMTP through STARTTLS to a server whose certificate a private CA
 /// signed: the acknowledgement goes out with `ca_file`'s certificate, and
-/// without it the send fails for now (to be retried), never in clear.
+/// without it the send fails for now (to be retried), never in clear;
+/// SMTPS (TLS from the first byte) works with the CA too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_starttls_trusts_a_private_ca_only_when_given() {
     use salur_channel_email::smtp::{EmailSender, SmtpSecurity, Subjects};
@@ -838,4 +851,16 @@ async fn smtp_starttls_trusts_a_private_ca_only_when_given() {
     let got = sink.wait(1, WAIT).await.remove(0);
     assert_eq!(got.rcpt_to, vec!["warga@warga.example.net".to_owned()]);
     assert!(got.header("Subject").unwrap().contains("[SLR-7K3Q-9XPA]"));
+
+    // TLS from the first byte (SMTPS) the same way.
+    let Some(smtps) = SmtpSink::start_implicit_tls(&cert, &key).await else {
+        return;
+    };
+    let mut config = smtps.config(&format!("Layanan Pengaduan <{OURS}>"));
+    config.host = "localhost".into();
+    config.security = SmtpSecurity::Tls;
+    config.ca_certificates = salur_channel_email::pem_certificates(&ca_pem).unwrap();
+    let sender = EmailSender::new(config, subjects()).unwrap();
+    sender.send(&reply).await.expect("sent over SMTPS");
+    assert_eq!(smtps.wait(1, WAIT).await.len(), 1);
 }

@@ -44,8 +44,10 @@ import asyncio, os, sys, threading
 from aiosmtpd.smtp import SMTP
 
 MAIL_DIR, PORT_FILE = sys.argv[1], sys.argv[2]
-# With a certificate and its key, the sink demands STARTTLS.
+# With a certificate and its key, the sink demands STARTTLS, or with a
+# fifth argument `implicit` speaks TLS from the first byte (SMTPS).
 TLS = None
+IMPLICIT = len(sys.argv) > 5 and sys.argv[5] == "implicit"
 if len(sys.argv) > 4:
     import ssl
     TLS = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -95,11 +97,12 @@ async def main():
             hostname="sink.salur.test",
             enable_SMTPUTF8=True,
             loop=loop,
-            tls_context=TLS,
-            require_starttls=TLS is not None,
+            tls_context=None if IMPLICIT else TLS,
+            require_starttls=TLS is not None and not IMPLICIT,
         ),
         "127.0.0.1",
         0,
+        ssl=TLS if IMPLICIT else None,
     )
     port = server.sockets[0].getsockname()[1]
     with open(PORT_FILE + ".tmp", "w") as f:
@@ -165,16 +168,22 @@ impl SmtpSink {
     /// has no aiosmtpd; panics instead when services are required, and
     /// whenever the sink does not start.
     pub async fn start() -> Option<Self> {
-        Self::start_with(None).await
+        Self::start_with(None, false).await
     }
 
     /// As [`SmtpSink::start`], demanding STARTTLS with the certificate and
     /// key at the given paths.
     pub async fn start_tls(cert: &Path, key: &Path) -> Option<Self> {
-        Self::start_with(Some((cert, key))).await
+        Self::start_with(Some((cert, key)), false).await
     }
 
-    async fn start_with(tls: Option<(&Path, &Path)>) -> Option<Self> {
+    /// As [`SmtpSink::start`], speaking TLS from the first byte (SMTPS)
+    /// with the certificate and key at the given paths.
+    pub async fn start_implicit_tls(cert: &Path, key: &Path) -> Option<Self> {
+        Self::start_with(Some((cert, key)), true).await
+    }
+
+    async fn start_with(tls: Option<(&Path, &Path)>, implicit: bool) -> Option<Self> {
         if let Err(why) = aiosmtpd_available().await {
             if services_required() {
                 panic!("the SMTP sink is required (SALUR_TEST_REQUIRE_SERVICES=1): {why}");
@@ -193,6 +202,9 @@ impl SmtpSink {
         command.arg(&script).arg(&mail).arg(&port_file);
         if let Some((cert, key)) = tls {
             command.arg(cert).arg(key);
+            if implicit {
+                command.arg("implicit");
+            }
         }
         let child = command
             .stdin(Stdio::piped())
